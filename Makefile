@@ -1,0 +1,36 @@
+# Two commands: `make demo` (smoke matrix on the embedded default) and `make test` (whole suite).
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PIP     := $(BIN)/python -m pip
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+
+.PHONY: demo test install clean slurm-up slurm-down
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV) || { $(PY) -m pip install --user virtualenv && $(PY) -m virtualenv $(VENV); }
+	$(PIP) install --quiet --upgrade pip
+	# PyTorch first: 2.13.0 resolves to the CPU build here; everything after accepts it.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[test,postgres]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/scaling-matrix run --profile local --matrix smoke
+	$(BIN)/scaling-matrix report --last --format markdown
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+slurm-up:
+	scripts/local-slurm.sh up
+
+slurm-down:
+	scripts/local-slurm.sh down
+
+clean:
+	rm -rf .scaling .pytest_cache

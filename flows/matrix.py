@@ -1,0 +1,108 @@
+"""``scaling-matrix``: import -> fine-tune every cell (concurrently, up to capacity) -> analyze.
+
+Every cell ends as a stored row (completed, failed or cancelled); the flow ends Failed when any
+cell failed, after storing all results and publishing the artifacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.analyze import analyze
+from flows.import_models import import_models
+from scaling_matrix.adapters.local import SlotPool, chain_sigterm, kill_recorded_groups
+from scaling_matrix.adapters.store import ResultsStore
+from scaling_matrix.cells import CellPlan, plan_cell
+from scaling_matrix.config.loading import load_matrix, load_profile
+from scaling_matrix.errors import ConfigError, ScalingError
+from scaling_matrix.execution import (CANCEL_ALL, current_user, git_revision, initial_result,
+                                      new_run_id)
+from scaling_matrix.matrix import plan_cells
+from scaling_matrix.paths import results_url, run_dir, scaling_home
+from scaling_matrix.records import CellResult, RunInfo
+from tasks.finetune import TransientCellFailure, finetune_cell
+from tasks.results import finish_run, record_cell, record_run
+
+
+class CellFailures(ScalingError):
+    """Raised at the end of a run in which some cells did not complete."""
+
+
+def _kill_run_processes(flow: Any, fr: Any, state: Any) -> None:
+    """Cancellation/crash hook: stop every rank process of this flow run, wherever it runs."""
+    CANCEL_ALL.set()
+    for marker in (scaling_home() / "runs").glob("*/flow_run_id"):
+        if marker.read_text().strip() == str(fr.id):
+            kill_recorded_groups(marker.parent)
+
+
+def _collect(futures: list[tuple[CellPlan, PrefectFuture[CellResult]]]) -> list[CellResult]:
+    results = []
+    for plan, fut in futures:
+        fut.wait()
+        try:
+            results.append(fut.result())
+        except TransientCellFailure as exc:
+            results.append(exc.result)
+        except Exception as exc:  # noqa: BLE001 - stored, never lost
+            failed = replace(initial_result(plan, "failed"), failure_class="unknown",
+                             reason=f"{type(exc).__name__}: {exc}"[:500],
+                             finished_at=datetime.now(UTC))
+            record_cell(failed, results_url())
+            results.append(failed)
+    return results
+
+
+@flow(name="scaling-matrix", task_runner=ThreadPoolTaskRunner(max_workers=16),
+      on_cancellation=[_kill_run_processes], on_crashed=[_kill_run_processes])
+def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | None = None,
+                   dry_run: bool = False) -> dict[str, Any]:
+    """Run every cell of ``matrix`` on ``profile``; return the run id and per-status counts.
+
+    Args:
+        matrix: preset name (smoke, workshop, ...) or path to a matrix YAML file.
+        profile: preset name (local, ...) or path to a profile YAML file.
+        run_id: resume this run (completed cells are kept) instead of starting a new one.
+        dry_run: validate and render every command, launch nothing.
+    """
+    logger = get_run_logger()
+    mat, prof = load_matrix(matrix), load_profile(profile)
+    planned = plan_cells(mat, prof)  # ConfigError before anything is launched
+    if prof.launcher != "local":
+        raise ConfigError("profile.launcher", f"launcher '{prof.launcher}' is not available yet",
+                          "use a profile with launcher: local")
+    run_id = run_id or new_run_id()
+    plans = [plan_cell(run_id, pc, prof) for pc in planned]
+    if dry_run:
+        for plan in plans:
+            logger.info("%s: %s", plan.planned.cell.key, plan.command)
+        return {"run_id": run_id, "dry_run": True, "cells": len(plans)}
+    chain_sigterm(CANCEL_ALL)
+    run_dir(run_id).mkdir(parents=True, exist_ok=True)
+    (run_dir(run_id) / "flow_run_id").write_text(str(flow_run.id or ""))
+    store_url = results_url()
+    info = RunInfo(run_id, mat.name, prof, current_user(), git_revision(), datetime.now(UTC))
+    record_run(info, plans, store_url)
+    import_models(matrix, profile)
+    done = {c["cell_id"] for c in ResultsStore(store_url).cells(run_id) if c["status"] == "completed"}
+    todo = [p for p in plans if p.planned.cell.key not in done]
+    slots = SlotPool(prof.capacity_gpus)
+    cell_task = finetune_cell.with_options(retries=prof.retries, retry_delay_seconds=prof.retry_delay_s)
+    futures = [(p, cell_task.with_options(task_run_name=f"finetune-{p.planned.cell.slug}")
+                .submit(p, slots, store_url)) for p in todo]
+    results = _collect(futures)
+    analyze(run_id, mat.name)
+    bad = [r for r in results if r.status != "completed"]
+    finish_run(run_id, "failed" if bad else "completed", store_url, str(flow_run.id or ""))
+    summary = {"run_id": run_id, "cells": len(plans), "completed": len(plans) - len(bad),
+               "failed": [f"{r.cell.key}: {r.failure_class}" for r in bad]}
+    if bad:
+        raise CellFailures(f"{len(bad)} of {len(plans)} cells did not complete: {summary['failed']}")
+    return summary

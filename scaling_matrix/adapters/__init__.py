@@ -1,0 +1,1 @@
+"""Every contact with the outside world (processes, SLURM, databases) lives here."""

@@ -1,0 +1,107 @@
+"""Metrics per cell and the workshop's scaling tables. Pure (pandas only for tables)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from scaling_matrix.parsing.memory import MemorySummary
+from scaling_matrix.parsing.progress import ParsedLog
+from scaling_matrix.records import CellMetrics
+
+#: Column names of the workshop's four scaling tables (reference/workshop.md §8).
+WORKSHOP_COLUMNS = [
+    "GPUs", "Batch per GPU", "Total job time (HH:MM:SS)", "Train step time (s)",
+    "Last reduced_train_loss", "GPU 0 Peak (MiB)", "GPU 0 Avg (MiB)", "GPU 0 Mode (MiB)",
+    "Time scaling vs B GPU", "Peak memory scaling vs B GPU",
+]
+GROUP_KEYS = ["model", "track", "workload", "device"]
+
+
+def cell_metrics(parsed: ParsedLog, memory: dict[int, MemorySummary],
+                 wall_clock_s: float | None) -> CellMetrics:
+    """Return the metrics of one cell from its parsed log, memory summaries and wall clock."""
+    steps = parsed.steps
+    m = CellMetrics(steps_logged=len(steps), max_steps=parsed.max_steps,
+                    reached_last_step=parsed.reached_last_step, wall_clock_s=wall_clock_s)
+    if steps:
+        last = steps[-1]
+        m.last_step, m.step_time_s = last.step, last.step_time_s
+        losses = [s.train_loss for s in steps if s.train_loss is not None]
+        m.first_loss, m.final_loss = (losses[0], losses[-1]) if losses else (None, None)
+        vals = [s.val_loss for s in steps if s.val_loss is not None]
+        m.last_val_loss = vals[-1] if vals else None
+        times = [s.step_time_s for s in steps if s.step > 0 and s.step_time_s is not None
+                 and s.step_time_s > 0]
+        if times:
+            m.median_step_time_s = statistics.median(times)
+            m.mean_step_time_s = statistics.fmean(times)
+    if memory:
+        first = memory[min(memory)]
+        m.peak_mem_mib, m.avg_mem_mib, m.mode_mem_mib = first.peak_mib, first.avg_mib, first.mode_mib
+        m.all_peak_mem_mib = max(s.peak_mib for s in memory.values())
+    return m
+
+
+def hhmmss(seconds: float | None) -> str | None:
+    """Return ``seconds`` as the workshop's ``HH:MM:SS`` (None stays None)."""
+    if seconds is None or pd.isna(seconds):
+        return None
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def add_scaling(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Return ``rows`` as a frame with batch_per_gpu, time_scaling and mem_scaling added.
+
+    Per (model, track, workload, device) group the baseline B is the smallest GPU count
+    among completed cells; time scaling = wall_B / wall_N, memory scaling = peak_B / peak_N.
+    """
+    df = pd.DataFrame(list(rows))
+    if df.empty:
+        return df
+    df["batch_per_gpu"] = df["global_batch_size"] / df["dp"]
+    df["baseline_gpus"] = pd.NA
+    df["time_scaling"] = float("nan")
+    df["mem_scaling"] = float("nan")
+    for _, idx in df.groupby(GROUP_KEYS, dropna=False).groups.items():
+        group = df.loc[idx]
+        done = group[group["status"] == "completed"]
+        if done.empty:
+            continue
+        base = done.loc[done["gpus"].idxmin()]
+        df.loc[idx, "baseline_gpus"] = int(base["gpus"])
+        ok = df.loc[idx, "status"] == "completed"
+        sel = ok[ok].index
+        df.loc[sel, "time_scaling"] = base["wall_clock_s"] / df.loc[sel, "wall_clock_s"]
+        df.loc[sel, "mem_scaling"] = base["peak_mem_mib"] / df.loc[sel, "peak_mem_mib"]
+    return df.sort_values(GROUP_KEYS + ["gpus", "tp", "ep"]).reset_index(drop=True)
+
+
+def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
+    """Return one (model, track) group in the workshop's table columns."""
+    out = pd.DataFrame({
+        "GPUs": group["gpus"],
+        "Batch per GPU": group["batch_per_gpu"],
+        "Total job time (HH:MM:SS)": group["wall_clock_s"].map(hhmmss),
+        "Train step time (s)": group["step_time_s"],
+        "Last reduced_train_loss": group["final_loss"],
+        "GPU 0 Peak (MiB)": group["peak_mem_mib"],
+        "GPU 0 Avg (MiB)": group["avg_mem_mib"].round(2),
+        "GPU 0 Mode (MiB)": group["mode_mem_mib"],
+        "Time scaling vs B GPU": group["time_scaling"].round(3),
+        "Peak memory scaling vs B GPU": group["mem_scaling"].round(3),
+    })
+    return out.reset_index(drop=True)
+
+
+def scaling_tables(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], pd.DataFrame]:
+    """Return the workshop tables keyed by (model, track, workload, device)."""
+    df = add_scaling(rows)
+    if df.empty:
+        return {}
+    return {tuple(str(k) for k in key): workshop_table(g)
+            for key, g in df.groupby(GROUP_KEYS, dropna=False, sort=True)}

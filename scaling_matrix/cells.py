@@ -1,0 +1,64 @@
+"""From a planned cell to a launch plan, and from its outputs to a classified, measured result.
+
+Pure: no processes, no files (reading outputs lives in ``adapters/outputs.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scaling_matrix.analysis import cell_metrics
+from scaling_matrix.config.models import ProfileSpec
+from scaling_matrix.matrix import PlannedCell
+from scaling_matrix.outcome import Outcome, classify_local
+from scaling_matrix.parsing.memory import MemoryLog, summarize
+from scaling_matrix.parsing.progress import parse_text
+from scaling_matrix.paths import cell_dir, model_path
+from scaling_matrix.records import CellMetrics
+from scaling_matrix.render.nemo import finetune_argv, import_argv
+from scaling_matrix.render.shell import shell_join
+from scaling_matrix.workload import workload_prefix
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """Everything needed to launch one cell: where, what argv, with which environment."""
+
+    run_id: str
+    planned: PlannedCell
+    profile: ProfileSpec
+    cell_dir: Path
+    restore_path: Path
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def command(self) -> str:
+        """Return the argv as one shell-quoted line (for display and storage)."""
+        return shell_join(self.argv)
+
+
+def plan_cell(run_id: str, planned: PlannedCell, profile: ProfileSpec,
+              python: str | None = None) -> CellPlan:
+    """Return the launch plan of ``planned`` in run ``run_id`` on ``profile``."""
+    directory = cell_dir(run_id, planned.cell)
+    restore = model_path(planned.model, profile)
+    argv = finetune_argv(planned.cell, planned.model, restore, workload_prefix(profile, python),
+                         log_dir=directory / "nemo_log")
+    return CellPlan(run_id, planned, profile, directory, restore, argv, dict(profile.env))
+
+
+def plan_import(planned: PlannedCell, profile: ProfileSpec, python: str | None = None) -> list[str]:
+    """Return the import argv for the model of ``planned`` on ``profile``."""
+    return import_argv(planned.model, model_path(planned.model, profile),
+                       workload_prefix(profile, python), overwrite=True)
+
+
+def evaluate(log_text: str, memory: MemoryLog, returncode: int | None, wall_clock_s: float | None,
+             cancelled: bool = False) -> tuple[Outcome, CellMetrics]:
+    """Return the classified outcome and metrics of one finished local attempt."""
+    parsed = parse_text(log_text)
+    metrics = cell_metrics(parsed, summarize(memory), wall_clock_s)
+    outcome = classify_local(returncode, log_text, parsed.reached_last_step, cancelled)
+    return outcome, metrics

@@ -1,0 +1,164 @@
+"""``scaling-matrix`` command line: run, plan, report, presets."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scaling_matrix.config.loading import load_matrix, load_profile, preset_names
+from scaling_matrix.errors import ScalingError
+from scaling_matrix.matrix import plan_cells
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="NeMo fine-tuning scaling benchmarks as Prefect flows.")
+console = Console()
+err_console = Console(stderr=True)
+
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+class Format(StrEnum):
+    """Report output formats."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def _fail(exc: Exception, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code)
+
+
+def _default_profile(matrix_name: str) -> str:
+    workloads = {m.workload for m in load_matrix(matrix_name).models.values()}
+    return "local" if workloads == {"tiny"} else "ibex"
+
+
+@app.command()
+def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "smoke",
+         profile: Annotated[str | None, typer.Option(help="profile preset or YAML path")] = None) -> None:
+    """Validate a matrix and print every rendered command; submits nothing."""
+    from scaling_matrix.cells import plan_cell, plan_import
+
+    try:
+        prof = load_profile(profile or _default_profile(matrix))
+        cells = plan_cells(load_matrix(matrix), prof)
+    except ScalingError as exc:
+        raise _fail(exc) from exc
+    console.print(f"[bold]matrix[/] {matrix}: {len(cells)} cells valid on profile [bold]{prof.name}[/] "
+                  f"(workload={prof.workload}, device={prof.device})")
+    for model in {pc.model.name: pc for pc in cells}.values():
+        console.print(f"\n[cyan]import {model.model.name}[/]\n  " + " ".join(plan_import(model, prof)), soft_wrap=True)
+    for pc in cells:
+        p = plan_cell("<run-id>", pc, prof)
+        console.print(f"\n[cyan]{pc.cell.key}[/]" + (f"  [dim]{pc.cell.note}[/]" if pc.cell.note else ""))
+        console.print("  " + p.command, soft_wrap=True)
+
+
+@app.command()
+def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "smoke",
+        profile: Annotated[str, typer.Option(help="profile preset or YAML path")] = "local",
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="render commands, launch nothing")] = False,
+        resume: Annotated[str | None, typer.Option(help="resume this run id")] = None) -> None:
+    """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
+    try:
+        plan_cells(load_matrix(matrix), load_profile(profile))  # fail fast, before Prefect starts
+    except ScalingError as exc:
+        raise _fail(exc) from exc
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from flows.matrix import scaling_matrix
+    from scaling_matrix.execution import new_run_id
+
+    run_id = resume or new_run_id()
+    state = scaling_matrix(matrix=matrix, profile=profile, run_id=run_id, dry_run=dry_run,
+                           return_state=True)
+    if not dry_run:
+        _print_report(run_id, Format.table)
+    if not state.is_completed():
+        err_console.print(f"[bold red]run {run_id} ended {state.name}:[/] {state.message}")
+        raise typer.Exit(1)
+    console.print(f"[green]run {run_id} {state.name}[/]")
+
+
+def _rows_for(run_id: str | None, last: bool) -> tuple[str, list[dict[str, Any]]]:
+    from scaling_matrix.adapters.store import ResultsStore
+    from scaling_matrix.paths import results_url
+
+    store = ResultsStore(results_url())
+    rid = store.last_run_id() if last or not run_id else run_id
+    if rid is None or store.run(rid) is None:
+        raise ScalingError(f"no run {run_id or ''} in {results_url()} (fix: run `scaling-matrix run` first "
+                           "or pass --run with an id from `scaling-matrix runs`)")
+    return rid, store.cells(rid)
+
+
+def _print_report(run_id: str, fmt: Format, last: bool = False) -> None:
+    from scaling_matrix.analysis import scaling_tables
+    from scaling_matrix.report import render_csv, render_json, render_markdown, report_rows, table_title
+
+    rid, cells = _rows_for(run_id, last)
+    if fmt is Format.json:
+        sys.stdout.write(render_json(report_rows(cells)) + "\n")
+    elif fmt is Format.csv:
+        sys.stdout.write(render_csv(report_rows(cells)))
+    elif fmt is Format.markdown:
+        sys.stdout.write(render_markdown(cells, rid))
+    else:
+        for key, df in scaling_tables(cells).items():
+            table = Table(title=f"{table_title(key)} — run {rid}")
+            for col in df.columns:
+                table.add_column(str(col), justify="right")
+            for row in df.itertuples(index=False):
+                table.add_row(*("–" if v is None or v != v else f"{v:.4g}" if isinstance(v, float)
+                                else str(v) for v in row))
+            console.print(table)
+        for c in cells:
+            if c["status"] != "completed":
+                console.print(f"[red]{c['cell_id']}: {c['status']} ({c['failure_class']}) {c['reason']}[/]")
+
+
+@app.command()
+def report(run_id: Annotated[str | None, typer.Option("--run", help="run id")] = None,
+           last: Annotated[bool, typer.Option("--last", help="the most recent run")] = False,
+           format: Annotated[Format, typer.Option("--format", "-f")] = Format.table) -> None:
+    """Print the scaling tables of a stored run."""
+    if not last and not run_id:
+        raise _fail(ScalingError("pass --last or --run RUN_ID"))
+    try:
+        _print_report(run_id or "", format, last)
+    except ScalingError as exc:
+        raise _fail(exc, 1) from exc
+
+
+@app.command()
+def runs(limit: int = 20) -> None:
+    """List stored runs, newest first."""
+    from scaling_matrix.adapters.store import ResultsStore
+    from scaling_matrix.paths import results_url
+
+    for r in ResultsStore(results_url()).runs(limit):
+        console.print(f"{r['run_id']}  {r['status']:<10} matrix={r['matrix']} profile={r['profile']} "
+                      f"workload={r['workload']} device={r['device']} user={r['user']}")
+
+
+@app.command()
+def presets() -> None:
+    """List the shipped matrix and profile presets."""
+    console.print("matrices: " + ", ".join(preset_names("matrices")))
+    console.print("profiles: " + ", ".join(preset_names("profiles")))
+
+
+if __name__ == "__main__":
+    app()

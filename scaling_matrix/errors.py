@@ -1,0 +1,67 @@
+"""Typed errors with actionable messages.
+
+Tree::
+
+    ScalingError
+    ├── ConfigError            bad user input (names the field and the fix)
+    │   └── PresetNotFoundError
+    ├── RenderError            a command cannot be rendered for this cell/profile
+    ├── LaunchError            a launcher could not start a job or process
+    │   └── SubmissionError    sbatch (or another scheduler call) failed
+    ├── SchedulerParseError    scheduler text we could not understand
+    └── StoreError             results database problems
+"""
+
+from __future__ import annotations
+
+
+class ScalingError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class ConfigError(ScalingError):
+    """Invalid configuration; the message names the field and how to fix it."""
+
+    def __init__(self, field: str, problem: str, fix: str = "") -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        msg = f"{field}: {problem}"
+        if fix:
+            msg += f" (fix: {fix})"
+        super().__init__(msg)
+
+
+class PresetNotFoundError(ConfigError):
+    """A named matrix or profile preset does not exist."""
+
+
+class RenderError(ScalingError):
+    """A command or script cannot be rendered for a cell on a profile."""
+
+
+class LaunchError(ScalingError):
+    """A job or process could not be started."""
+
+
+class SubmissionError(LaunchError):
+    """A scheduler submission command failed."""
+
+    def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
+        tail = stderr.strip()[-500:]
+        super().__init__(f"{argv[0]} exited {returncode}: {tail}")
+
+
+class SchedulerParseError(ScalingError):
+    """Scheduler output could not be parsed."""
+
+    def __init__(self, what: str, text: str) -> None:
+        self.text = text
+        super().__init__(f"cannot parse {what}: {text[:300]!r}")
+
+
+class StoreError(ScalingError):
+    """Results database problem."""

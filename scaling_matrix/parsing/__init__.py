@@ -1,0 +1,1 @@
+"""Lines in, records and problems out. Never raises on garbage."""

@@ -1,0 +1,80 @@
+"""Plain result records passed from the pure core to the store and reports (no ORM here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from scaling_matrix.config.models import CellSpec, ModelSpec, ProfileSpec
+
+
+@dataclass
+class CellMetrics:
+    """Metrics of one finished cell, in the workshop's terms (time in s, memory in MiB)."""
+
+    steps_logged: int = 0
+    last_step: int | None = None
+    max_steps: int | None = None
+    reached_last_step: bool = False
+    first_loss: float | None = None
+    final_loss: float | None = None
+    last_val_loss: float | None = None
+    step_time_s: float | None = None  # the workshop's number: the last step's timing
+    median_step_time_s: float | None = None  # over steps >= 1 (step 0 is warm-up)
+    mean_step_time_s: float | None = None
+    wall_clock_s: float | None = None
+    peak_mem_mib: float | None = None  # GPU/rank 0
+    avg_mem_mib: float | None = None
+    mode_mem_mib: float | None = None
+    all_peak_mem_mib: float | None = None  # max over every GPU/rank
+
+
+@dataclass
+class CellResult:
+    """Everything stored about one cell of one run."""
+
+    run_id: str
+    cell: CellSpec
+    model: ModelSpec
+    workload: str
+    device: str
+    cluster: str
+    status: str = "pending"  # pending|running|completed|failed|cancelled|skipped
+    failure_class: str | None = None
+    reason: str = ""
+    attempts: int = 0
+    exit_code: int | None = None
+    job_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    cell_dir: str | None = None
+    command: str | None = None
+    metrics: CellMetrics = field(default_factory=CellMetrics)
+
+    def flat(self) -> dict[str, Any]:
+        """Return a flat dict of config, status, labels and metrics (one report row)."""
+        c = self.cell
+        row: dict[str, Any] = {
+            "run_id": self.run_id, "cell_id": c.key, "model": c.model, "track": c.track,
+            "gpus": c.gpus, "nodes": c.nodes, "tp": c.tp, "pp": c.pp, "cp": c.cp, "ep": c.ep,
+            "sp": c.sp, "peft": c.peft, "dp": c.dp, "global_batch_size": c.global_batch_size,
+            "micro_batch_size": c.micro_batch_size, "status": self.status,
+            "failure_class": self.failure_class, "reason": self.reason, "attempts": self.attempts,
+            "exit_code": self.exit_code, "job_id": self.job_id, "workload": self.workload,
+            "device": self.device, "cluster": self.cluster,
+        }
+        row.update(asdict(self.metrics))
+        return row
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One orchestrated run of a matrix on a profile."""
+
+    run_id: str
+    matrix: str
+    profile: ProfileSpec
+    user: str
+    git_rev: str | None
+    created_at: datetime

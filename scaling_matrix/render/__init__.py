@@ -1,0 +1,1 @@
+"""Pure renderers: config in, argv lists / script text out. No I/O."""

@@ -1,0 +1,92 @@
+"""Report rows and renderings (json, csv, markdown) of a run's results. Pure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from scaling_matrix.analysis import add_scaling, scaling_tables
+
+#: Columns of the JSON/CSV report, in order.
+REPORT_COLUMNS = [
+    "run_id", "cell_id", "model", "track", "gpus", "nodes", "tp", "pp", "cp", "ep", "sp", "dp",
+    "peft", "global_batch_size", "batch_per_gpu", "status", "failure_class", "reason", "attempts",
+    "step_time_s", "median_step_time_s", "mean_step_time_s", "wall_clock_s", "first_loss",
+    "final_loss", "last_val_loss", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib", "all_peak_mem_mib",
+    "baseline_gpus", "time_scaling", "mem_scaling", "workload", "device", "cluster",
+]
+
+
+def _clean(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalar
+        return _clean(value.item())
+    return value
+
+
+def report_rows(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return one JSON-ready dict per cell with scaling columns added (NaN becomes None)."""
+    df = add_scaling(cells)
+    if df.empty:
+        return []
+    return [{c: _clean(rec.get(c)) for c in REPORT_COLUMNS} for rec in df.to_dict("records")]
+
+
+def render_json(rows: Sequence[dict[str, Any]]) -> str:
+    """Return ``rows`` as pretty JSON (a list of objects)."""
+    return json.dumps(list(rows), indent=2, default=str)
+
+
+def render_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """Return ``rows`` as CSV with the report columns."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """Return ``df`` as a GitHub-flavoured markdown table (None/NaN shown as '–')."""
+    def cell(v: Any) -> str:
+        v = _clean(v)
+        if v is None:
+            return "–"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def table_title(key: tuple[str, ...]) -> str:
+    """Return a heading for one (model, track, workload, device) table."""
+    model, track, workload, device = key
+    return f"{model} — {track.replace('_', ' ')} (workload={workload}, device={device})"
+
+
+def render_markdown(cells: Iterable[dict[str, Any]], run_id: str | None = None) -> str:
+    """Return the workshop scaling tables of ``cells`` as a markdown document."""
+    cells = list(cells)
+    lines = [f"# Scaling results{f' — run {run_id}' if run_id else ''}", ""]
+    for key, table in scaling_tables(cells).items():
+        lines += [f"## {table_title(key)}", "", markdown_table(table), ""]
+    failed = [c for c in cells if c.get("status") != "completed"]
+    if failed:
+        lines += ["## Cells that did not complete", "", "| cell | status | class | reason |",
+                  "|---|---|---|---|"]
+        lines += [f"| {c['cell_id']} | {c['status']} | {c.get('failure_class') or '–'} | "
+                  f"{(c.get('reason') or '').replace('|', '/')[:200]} |" for c in failed]
+    if any(c.get("workload") == "tiny" for c in cells):
+        lines += ["", "_workload=tiny: embedded CPU engine; memory is per-rank process RSS, "
+                  "not GPU memory. Not comparable with GPU results._"]
+    return "\n".join(lines) + "\n"

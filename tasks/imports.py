@@ -1,0 +1,22 @@
+"""Model import task (idempotent: skips checkpoints already imported)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from scaling_matrix.cells import plan_import
+from scaling_matrix.config.models import ProfileSpec
+from scaling_matrix.execution import import_model_local
+from scaling_matrix.matrix import PlannedCell
+from scaling_matrix.paths import model_path, scaling_home
+
+
+@task(name="import-model", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def import_model(planned: PlannedCell, profile: ProfileSpec) -> str:
+    """Import ``planned``'s model for ``profile``; return 'imported' or 'skipped'."""
+    target: Path = model_path(planned.model, profile)
+    argv = plan_import(planned, profile)
+    return import_model_local(planned, profile, argv, target, scaling_home() / "import-logs")
