@@ -12,10 +12,17 @@ from tasks.imports import import_model
 
 @flow(name="import-models")
 def import_models(matrix: str = "smoke", profile: str = "local") -> dict[str, str]:
-    """Return {model: 'imported'|'skipped'} after importing the matrix's models."""
+    """Return {model: 'imported'|'skipped'|'failed: <reason>'}; one model failing spares the others."""
     prof = load_profile(profile)
     if prof.launcher != "local":
         raise ConfigError("profile.launcher", f"'{prof.launcher}' imports are not available yet",
                           "import on the cluster by hand or use the local profile")
     first_cell_of_model = {pc.model.name: pc for pc in plan_cells(load_matrix(matrix), prof)}
-    return {name: import_model(pc, prof) for name, pc in first_cell_of_model.items()}
+    futures = {name: import_model.submit(pc, prof) for name, pc in first_cell_of_model.items()}
+    outcome: dict[str, str] = {}
+    for name, fut in futures.items():
+        try:
+            outcome[name] = fut.result()
+        except Exception as exc:  # noqa: BLE001 - reported per model, cells are marked failed
+            outcome[name] = f"failed: {exc}"
+    return outcome

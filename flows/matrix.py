@@ -90,19 +90,25 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
     store_url = results_url()
     info = RunInfo(run_id, mat.name, prof, current_user(), git_revision(), datetime.now(UTC))
     record_run(info, plans, store_url)
-    import_models(matrix, profile)
+    imported = import_models(matrix, profile)
     done = {c["cell_id"] for c in ResultsStore(store_url).cells(run_id) if c["status"] == "completed"}
     todo = [p for p in plans if p.planned.cell.key not in done]
+    not_imported = [p for p in todo if imported.get(p.planned.model.name, "").startswith("failed")]
+    for p in not_imported:
+        record_cell(replace(initial_result(p, "failed"), failure_class="launch_failed",
+                            reason=f"model import {imported[p.planned.model.name]}"[:500],
+                            finished_at=datetime.now(UTC)), store_url)
+    todo = [p for p in todo if p not in not_imported]
     slots = SlotPool(prof.capacity_gpus)
     cell_task = finetune_cell.with_options(retries=prof.retries, retry_delay_seconds=prof.retry_delay_s)
     futures = [(p, cell_task.with_options(task_run_name=f"finetune-{p.planned.cell.slug}")
                 .submit(p, slots, store_url)) for p in todo]
-    results = _collect(futures)
+    _collect(futures)
     analyze(run_id, mat.name)
-    bad = [r for r in results if r.status != "completed"]
+    bad = [c for c in ResultsStore(store_url).cells(run_id) if c["status"] != "completed"]
     finish_run(run_id, "failed" if bad else "completed", store_url, str(flow_run.id or ""))
     summary = {"run_id": run_id, "cells": len(plans), "completed": len(plans) - len(bad),
-               "failed": [f"{r.cell.key}: {r.failure_class}" for r in bad]}
+               "failed": [f"{c['cell_id']}: {c['failure_class']}" for c in bad]}
     if bad:
         raise CellFailures(f"{len(bad)} of {len(plans)} cells did not complete: {summary['failed']}")
     return summary

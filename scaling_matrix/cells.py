@@ -14,10 +14,10 @@ from scaling_matrix.matrix import PlannedCell
 from scaling_matrix.outcome import Outcome, classify_local
 from scaling_matrix.parsing.memory import MemoryLog, summarize
 from scaling_matrix.parsing.progress import parse_text
-from scaling_matrix.paths import cell_dir, model_path
+from scaling_matrix.paths import cell_dir, model_path, scaling_home
 from scaling_matrix.records import CellMetrics
 from scaling_matrix.render.nemo import finetune_argv, import_argv
-from scaling_matrix.render.shell import shell_join
+from scaling_matrix.render.shell import cache_env, shell_join
 from scaling_matrix.workload import workload_prefix
 
 
@@ -46,7 +46,8 @@ def plan_cell(run_id: str, planned: PlannedCell, profile: ProfileSpec,
     restore = model_path(planned.model, profile)
     argv = finetune_argv(planned.cell, planned.model, restore, workload_prefix(profile, python),
                          log_dir=directory / "nemo_log")
-    return CellPlan(run_id, planned, profile, directory, restore, argv, dict(profile.env))
+    env = {**cache_env(str(scaling_home() / "cache")), **profile.env}
+    return CellPlan(run_id, planned, profile, directory, restore, argv, env)
 
 
 def plan_import(planned: PlannedCell, profile: ProfileSpec, python: str | None = None) -> list[str]:

@@ -17,7 +17,7 @@ from scaling_matrix.matrix import plan_cells
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="NeMo fine-tuning scaling benchmarks as Prefect flows.")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 PREFECT_DEFAULTS = {

@@ -147,9 +147,10 @@ class LocalLauncher:
 
     def _supervise(self, procs: list[subprocess.Popen[bytes]], deadline: float,
                    cancel: threading.Event | None) -> tuple[int, bool, bool]:
-        failed_at: float | None = None
+        first_rc: int | None = None  # the first rank failure is the cause; later ones are our kills
+        failed_at = 0.0
         try:
-            while any(p.poll() is None for p in procs):
+            while None in [p.poll() for p in procs]:  # poll every rank, no short-circuit
                 now = time.monotonic()
                 if cancel is not None and cancel.is_set():
                     terminate_all(procs)
@@ -157,16 +158,18 @@ class LocalLauncher:
                 if now > deadline:
                     terminate_all(procs)
                     return 124, True, False
-                if failed_at is None and any(p.returncode not in (None, 0) for p in procs):
+                if first_rc is None:
+                    first_rc = next((p.returncode for p in procs if p.returncode not in (None, 0)), None)
                     failed_at = now
-                if failed_at is not None and now - failed_at > self.failure_grace_s:
+                if first_rc is not None and now - failed_at > self.failure_grace_s:
                     terminate_all(procs)  # a dead rank leaves the others hanging in collectives
                     break
                 time.sleep(self.poll_s)
         finally:
             terminate_all([p for p in procs if p.poll() is None])
-        codes = [p.returncode for p in procs]
-        return next((c for c in codes if c != 0), 0), False, False
+        if first_rc is not None:
+            return first_rc, False, False
+        return next((p.returncode for p in procs if p.returncode != 0), 0), False, False
 
 
 def write_pidfile(cell_dir: Path, procs: list[subprocess.Popen[bytes]]) -> Path:

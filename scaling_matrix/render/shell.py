@@ -19,3 +19,15 @@ def shell_export(env: Mapping[str, str]) -> list[str]:
             raise ValueError(f"environment variable name {key!r} is not a valid identifier")
         lines.append(f"export {key}={shlex.quote(str(value))}")
     return lines
+
+
+#: Cache variables the workshop exports so nothing lands in $HOME (reference/workshop.md §3).
+CACHE_VARS = {
+    "TORCH_HOME": "torch", "NEMO_DATASETS_CACHE": "datasets", "HF_HOME": "hf_cache",
+    "HF_DATASETS_CACHE": "datasets_cache", "TRITON_CACHE_DIR": "triton", "NEMO_HOME": "nemo_cache",
+}
+
+
+def cache_env(cache_dir: str) -> dict[str, str]:
+    """Return the workshop's cache variables rooted at ``cache_dir``."""
+    return {k: f"{cache_dir}/{sub}" for k, sub in CACHE_VARS.items()}

@@ -1,0 +1,1 @@
+"""Prefect blocks: configuration and secrets only; each produces Prefect-free values."""

@@ -1,0 +1,1 @@
+"""Deployment definitions (``scaling-matrix/nightly``)."""
