@@ -19,6 +19,8 @@ WORKSHOP_COLUMNS = [
     "Time scaling vs B GPU", "Peak memory scaling vs B GPU",
 ]
 GROUP_KEYS = ["model", "track", "workload", "device"]
+NUMERIC = ["step_time_s", "median_step_time_s", "mean_step_time_s", "wall_clock_s", "first_loss",
+           "final_loss", "last_val_loss", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib", "all_peak_mem_mib"]
 
 
 def cell_metrics(parsed: ParsedLog, memory: dict[int, MemorySummary],
@@ -63,6 +65,9 @@ def add_scaling(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows))
     if df.empty:
         return df
+    for col in NUMERIC:
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["batch_per_gpu"] = df["global_batch_size"] / df["dp"]
     df["baseline_gpus"] = pd.NA
     df["time_scaling"] = float("nan")

@@ -110,11 +110,11 @@ def _print_report(run_id: str, fmt: Format, last: bool = False) -> None:
 
     rid, cells = _rows_for(run_id, last)
     if fmt is Format.json:
-        sys.stdout.write(render_json(report_rows(cells)) + "\n")
+        typer.echo(render_json(report_rows(cells)))
     elif fmt is Format.csv:
-        sys.stdout.write(render_csv(report_rows(cells)))
+        typer.echo(render_csv(report_rows(cells)), nl=False)
     elif fmt is Format.markdown:
-        sys.stdout.write(render_markdown(cells, rid))
+        typer.echo(render_markdown(cells, rid), nl=False)
     else:
         for key, df in scaling_tables(cells).items():
             table = Table(title=f"{table_title(key)} — run {rid}")

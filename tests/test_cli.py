@@ -1,0 +1,61 @@
+"""The scaling-matrix CLI: plan, bad input, report errors (no Prefect server needed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from scaling_matrix.adapters.store import ResultsStore
+from scaling_matrix.cli import app
+from scaling_matrix.config.loading import load_matrix, load_profile
+from scaling_matrix.matrix import expand
+from scaling_matrix.paths import results_url
+from scaling_matrix.records import CellMetrics, CellResult, RunInfo
+
+runner = CliRunner()
+
+
+def test_plan_workshop_prints_all_commands() -> None:
+    res = runner.invoke(app, ["plan", "--matrix", "workshop"])
+    assert res.exit_code == 0, res.output
+    assert "12 cells valid on profile ibex" in res.output
+    assert res.output.count("nemo llm finetune --factory") == 12
+    assert res.output.count("nemo llm import") == 2
+
+
+def test_run_rejects_bad_input_before_anything_runs(scaling_home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(load_matrix_text().replace("gpus: [1, 2]", "gpus: [0, 2]"))
+    res = runner.invoke(app, ["run", "--matrix", str(bad), "--profile", "local"])
+    assert res.exit_code == 2
+    assert "gpus" in res.output and "greater than or equal to 1" in res.output
+    assert not scaling_home.exists()  # nothing was created, nothing submitted
+    res = runner.invoke(app, ["run", "--matrix", "workshop", "--profile", "local"])
+    assert res.exit_code == 2 and "workload" in res.output
+
+
+def load_matrix_text() -> str:
+    from importlib import resources
+    return (resources.files("scaling_matrix") / "presets" / "matrices" / "smoke.yaml").read_text()
+
+
+def test_report_formats(scaling_home: Path) -> None:
+    store = ResultsStore(results_url())
+    store.create_run(RunInfo("r9", "smoke", load_profile("local"), "bob", None, datetime.now(UTC)))
+    for pc, wall in zip(expand(load_matrix("smoke")), (20.0, 12.0), strict=True):
+        store.save_cell(CellResult("r9", pc.cell, pc.model, "tiny", "cpu", "local", status="completed",
+                                   metrics=CellMetrics(step_time_s=0.1, wall_clock_s=wall, final_loss=3.0,
+                                                       first_loss=5.0, peak_mem_mib=400.0)))
+    res = runner.invoke(app, ["report", "--last", "--format", "json"])
+    rows = json.loads(res.output)
+    assert [r["gpus"] for r in rows] == [1, 2] and rows[1]["time_scaling"] == 20.0 / 12.0
+    assert {r["workload"] for r in rows} == {"tiny"} and {r["device"] for r in rows} == {"cpu"}
+    res = runner.invoke(app, ["report", "--run", "r9", "--format", "markdown"])
+    md = res.output
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "| GPUs | Batch per GPU | Total job time (HH:MM:SS) |" in md
+    assert runner.invoke(app, ["report", "--run", "nope"]).exit_code == 1
+    assert runner.invoke(app, ["report"]).exit_code == 2
