@@ -17,7 +17,8 @@ from scaling_matrix.parsing.progress import parse_text
 from scaling_matrix.paths import cell_dir, model_path, scaling_home
 from scaling_matrix.records import CellMetrics
 from scaling_matrix.render.nemo import finetune_argv, import_argv
-from scaling_matrix.render.shell import cache_env, shell_join
+from scaling_matrix.render.sbatch import JobRequest
+from scaling_matrix.render.shell import CACHE_VARS, cache_env, shell_join
 from scaling_matrix.workload import workload_prefix
 
 
@@ -48,6 +49,16 @@ def plan_cell(run_id: str, planned: PlannedCell, profile: ProfileSpec,
                          log_dir=directory / "nemo_log")
     env = {**cache_env(str(scaling_home() / "cache")), **profile.env}
     return CellPlan(run_id, planned, profile, directory, restore, argv, env)
+
+
+def job_request(plan: CellPlan) -> JobRequest:
+    """Return the batch-job request of a cell plan (one task per GPU, as the workshop does)."""
+    cell = plan.planned.cell
+    gpus = cell.devices if plan.profile.device == "gpu" or plan.profile.launcher == "slurm" else 0
+    name = cell.job_name or cell.slug[:64]
+    cache_dirs = [v for k, v in plan.env.items() if k in CACHE_VARS]
+    return JobRequest(name, cell.nodes, cell.devices, gpus, str(plan.cell_dir), plan.argv,
+                      dict(plan.env), str(plan.cell_dir / "memory"), cache_dirs)
 
 
 def plan_import(planned: PlannedCell, profile: ProfileSpec, python: str | None = None) -> list[str]:

@@ -123,6 +123,8 @@ class SlurmSettings(_Frozen):
     qos: str | None = None
     reservation: str | None = None
     constraint: str | None = None
+    constraint_by_gpus: dict[int, str] = Field(
+        default_factory=dict, description="GPUs-per-node threshold -> constraint, e.g. {4: 'a100,4gpus', 8: 'a100,8gpus'}")
     time_limit: str = Field("01:00:00", pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$|^\d+$")
     cpus_per_task: int = Field(4, ge=1)
     mem: str | None = Field(None, pattern=r"^\d+[KMGT]?$")
@@ -161,6 +163,15 @@ class ProfileSpec(_Frozen):
     env: dict[str, str] = Field(default_factory=dict)
     slurm: SlurmSettings | None = None
     container: ContainerSettings = ContainerSettings()
+
+    @field_validator("env")
+    @classmethod
+    def _no_secrets_in_env(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if re.search(r"TOKEN|PASSWORD|SECRET|API_?KEY", key, re.I):
+                raise ValueError(f"{key} looks like a secret: export it in the environment or store it in a "
+                                 "Prefect Secret block, never in a profile file")
+        return env
 
     @model_validator(mode="after")
     def _slurm_needs_settings(self) -> ProfileSpec:
