@@ -5,7 +5,6 @@ from __future__ import annotations
 from prefect import flow
 
 from scaling_matrix.config.loading import load_matrix, load_profile
-from scaling_matrix.errors import ConfigError
 from scaling_matrix.matrix import plan_cells
 from tasks.imports import import_model
 
@@ -14,9 +13,6 @@ from tasks.imports import import_model
 def import_models(matrix: str = "smoke", profile: str = "local") -> dict[str, str]:
     """Return {model: 'imported'|'skipped'|'failed: <reason>'}; one model failing spares the others."""
     prof = load_profile(profile)
-    if prof.launcher != "local":
-        raise ConfigError("profile.launcher", f"'{prof.launcher}' imports are not available yet",
-                          "import on the cluster by hand or use the local profile")
     first_cell_of_model = {pc.model.name: pc for pc in plan_cells(load_matrix(matrix), prof)}
     futures = {name: import_model.submit(pc, prof) for name, pc in first_cell_of_model.items()}
     outcome: dict[str, str] = {}

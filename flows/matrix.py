@@ -18,16 +18,21 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.analyze import analyze
 from flows.import_models import import_models
 from scaling_matrix.adapters.local import SlotPool, chain_sigterm, kill_recorded_groups
+from scaling_matrix.adapters.runner import SubprocessRunner
+from scaling_matrix.adapters.slurm import SlurmClient
+from scaling_matrix.adapters.slurm_watch import JobWatcher
 from scaling_matrix.adapters.store import ResultsStore
 from scaling_matrix.cells import CellPlan, plan_cell
 from scaling_matrix.config.loading import load_matrix, load_profile
-from scaling_matrix.errors import ConfigError, ScalingError
+from scaling_matrix.config.models import ProfileSpec
+from scaling_matrix.errors import ScalingError
+from scaling_matrix.execution_slurm import cancel_ledger_jobs
 from scaling_matrix.execution import (CANCEL_ALL, current_user, git_revision, initial_result,
                                       new_run_id)
 from scaling_matrix.matrix import plan_cells
 from scaling_matrix.paths import results_url, run_dir, scaling_home
 from scaling_matrix.records import CellResult, RunInfo
-from tasks.finetune import TransientCellFailure, finetune_cell
+from tasks.finetune import TransientCellFailure, finetune_cell, finetune_cell_slurm
 from tasks.results import finish_run, record_cell, record_run
 
 
@@ -41,6 +46,7 @@ def _kill_run_processes(flow: Any, fr: Any, state: Any) -> None:
     for marker in (scaling_home() / "runs").glob("*/flow_run_id"):
         if marker.read_text().strip() == str(fr.id):
             kill_recorded_groups(marker.parent)
+            cancel_ledger_jobs(ResultsStore(results_url()), marker.parent.name)
 
 
 def _collect(futures: list[tuple[CellPlan, PrefectFuture[CellResult]]]) -> list[CellResult]:
@@ -60,6 +66,26 @@ def _collect(futures: list[tuple[CellPlan, PrefectFuture[CellResult]]]) -> list[
     return results
 
 
+def retry_delays(profile: ProfileSpec) -> list[float]:
+    """Return exponential back-off delays for the profile's retries (d, 2d, 4d, ...)."""
+    return [profile.retry_delay_s * 2**i for i in range(profile.retries)]
+
+
+def _run_cells(todo: list[CellPlan], prof: ProfileSpec, store_url: str) -> None:
+    """Launch every cell concurrently (local: up to capacity; SLURM: the scheduler decides)."""
+    opts = {"retries": prof.retries, "retry_delay_seconds": retry_delays(prof)}
+    if prof.launcher == "local":
+        slots, task = SlotPool(prof.capacity_gpus), finetune_cell.with_options(**opts)
+        _collect([(p, task.with_options(task_run_name=f"finetune-{p.planned.cell.slug}")
+                   .submit(p, slots, store_url)) for p in todo])
+        return
+    client = SlurmClient(SubprocessRunner())
+    task = finetune_cell_slurm.with_options(**opts)
+    with JobWatcher(client.statuses, prof.slurm.poll_interval_s) as watcher:
+        _collect([(p, task.with_options(task_run_name=f"finetune-{p.planned.cell.slug}")
+                   .submit(p, client, watcher, store_url)) for p in todo])
+
+
 @flow(name="scaling-matrix", task_runner=ThreadPoolTaskRunner(max_workers=16),
       on_cancellation=[_kill_run_processes], on_crashed=[_kill_run_processes])
 def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | None = None,
@@ -75,9 +101,6 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
     logger = get_run_logger()
     mat, prof = load_matrix(matrix), load_profile(profile)
     planned = plan_cells(mat, prof)  # ConfigError before anything is launched
-    if prof.launcher != "local":
-        raise ConfigError("profile.launcher", f"launcher '{prof.launcher}' is not available yet",
-                          "use a profile with launcher: local")
     run_id = run_id or new_run_id()
     plans = [plan_cell(run_id, pc, prof) for pc in planned]
     if dry_run:
@@ -99,11 +122,7 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
                             reason=f"model import {imported[p.planned.model.name]}"[:500],
                             finished_at=datetime.now(UTC)), store_url)
     todo = [p for p in todo if p not in not_imported]
-    slots = SlotPool(prof.capacity_gpus)
-    cell_task = finetune_cell.with_options(retries=prof.retries, retry_delay_seconds=prof.retry_delay_s)
-    futures = [(p, cell_task.with_options(task_run_name=f"finetune-{p.planned.cell.slug}")
-                .submit(p, slots, store_url)) for p in todo]
-    _collect(futures)
+    _run_cells(todo, prof, store_url)
     analyze(run_id, mat.name)
     bad = [c for c in ResultsStore(store_url).cells(run_id) if c["status"] != "completed"]
     finish_run(run_id, "failed" if bad else "completed", store_url, str(flow_run.id or ""))

@@ -9,9 +9,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
 from scaling_matrix.adapters.local import SlotPool
+from scaling_matrix.adapters.slurm import SlurmClient
+from scaling_matrix.adapters.slurm_watch import JobWatcher
 from scaling_matrix.adapters.store import ResultsStore
 from scaling_matrix.cells import CellPlan
-from scaling_matrix.execution import run_local_attempt
+from scaling_matrix.execution import CANCEL_ALL, run_local_attempt
+from scaling_matrix.execution_slurm import run_slurm_attempt
 from scaling_matrix.outcome import TRANSIENT, FailureClass
 from scaling_matrix.records import CellResult
 
@@ -40,6 +43,16 @@ def finetune_cell(plan: CellPlan, slots: SlotPool, store_url: str) -> CellResult
     """Run one attempt of ``plan`` on the local launcher and return its stored result."""
     attempt = max(1, int(task_run.run_count or 1))
     result = run_local_attempt(plan, slots, ResultsStore(store_url), attempt)
+    if result.failure_class and FailureClass(result.failure_class) in TRANSIENT:
+        raise TransientCellFailure(result)
+    return result
+
+
+@task(name="finetune-cell-slurm", cache_policy=NO_CACHE, retry_condition_fn=retry_transient)
+def finetune_cell_slurm(plan: CellPlan, client: SlurmClient, watcher: JobWatcher, store_url: str) -> CellResult:
+    """Run one attempt of ``plan`` as a SLURM job (re-attaching after a crash) and return its result."""
+    attempt = max(1, int(task_run.run_count or 1))
+    result = run_slurm_attempt(plan, client, watcher, ResultsStore(store_url), attempt, CANCEL_ALL)
     if result.failure_class and FailureClass(result.failure_class) in TRANSIENT:
         raise TransientCellFailure(result)
     return result

@@ -9,7 +9,10 @@ from prefect.cache_policies import NO_CACHE
 
 from scaling_matrix.cells import plan_import
 from scaling_matrix.config.models import ProfileSpec
-from scaling_matrix.execution import import_model_local
+from scaling_matrix.adapters.runner import SubprocessRunner
+from scaling_matrix.adapters.slurm import SlurmClient
+from scaling_matrix.execution import CANCEL_ALL, import_model_local
+from scaling_matrix.execution_slurm import import_model_slurm
 from scaling_matrix.matrix import PlannedCell
 from scaling_matrix.paths import model_path, scaling_home
 
@@ -19,4 +22,8 @@ def import_model(planned: PlannedCell, profile: ProfileSpec) -> str:
     """Import ``planned``'s model for ``profile``; return 'imported' or 'skipped'."""
     target: Path = model_path(planned.model, profile)
     argv = plan_import(planned, profile)
-    return import_model_local(planned, profile, argv, target, scaling_home() / "import-logs")
+    logs = scaling_home() / "import-logs"
+    if profile.launcher == "slurm":
+        client = SlurmClient(SubprocessRunner())
+        return import_model_slurm(planned, profile, argv, target, logs, client, CANCEL_ALL)
+    return import_model_local(planned, profile, argv, target, logs)
