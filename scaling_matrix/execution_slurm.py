@@ -73,7 +73,7 @@ def submit(plan: CellPlan, client: SlurmClient, store: ResultsStore, attempt: in
     comment = f"scaling-matrix:{plan.run_id}:{plan.planned.cell.slug}:{attempt}"
     try:
         job_id = client.submit(script, cwd=script.parent, env=submission_env(plan),
-                               extra_args=[f"--comment={comment}"])
+                               extra_args=["--no-requeue", f"--comment={comment}"])
     except ScalingError as exc:
         store.record_attempt(plan.run_id, key, attempt, status="failed", failure_class="launch_failed",
                              reason=str(exc)[:500], finished_at=datetime.now(UTC))
@@ -155,7 +155,7 @@ def import_model_slurm(planned: PlannedCell, profile: ProfileSpec, argv: list[st
     script = directory / "import.sbatch"
     script.write_text(render_sbatch(req, profile))
     secrets = {k: os.environ[k] for k in profile.container.env_passthrough if k in os.environ}
-    job_id = client.submit(script, cwd=directory, env=secrets)
+    job_id = client.submit(script, cwd=directory, env=secrets, extra_args=["--no-requeue"])
     interval = profile.slurm.poll_interval_s if profile.slurm else 10.0
     with JobWatcher(client.statuses, interval) as watcher:
         status = watcher.wait(job_id, cancel=cancel, timeout_s=profile.cell_timeout_s)

@@ -96,3 +96,97 @@ def classify_local(returncode: int | None, log_text: str, reached_last_step: boo
     if returncode == 127:
         return Outcome(FailureClass.LAUNCH_FAILED, "executable not found (exit 127)")
     return Outcome(FailureClass.UNKNOWN, f"exit code {returncode}")
+
+
+# --- SLURM jobs -------------------------------------------------------------------------------
+# Scheduler-final states that decide the class on their own (facts: shared/reference/slurm.md §6).
+_SLURM_STATE_CLASSES: dict[str, tuple[FailureClass, str]] = {
+    "TIMEOUT": (FailureClass.TIME_LIMIT, "SLURM state TIMEOUT (job hit its --time limit)"),
+    "DEADLINE": (FailureClass.TIME_LIMIT, "SLURM state DEADLINE (job hit its --deadline)"),
+    "NODE_FAIL": (FailureClass.NODE_FAIL, "SLURM state NODE_FAIL (a node of the job failed)"),
+    "BOOT_FAIL": (FailureClass.NODE_FAIL, "SLURM state BOOT_FAIL (a node failed to boot)"),
+    "PREEMPTED": (FailureClass.PREEMPTED, "SLURM state PREEMPTED"),
+    "REQUEUED": (FailureClass.PREEMPTED, "SLURM state REQUEUED (job was put back in the queue)"),
+    "OUT_OF_MEMORY": (FailureClass.OOM, "SLURM state OUT_OF_MEMORY (host memory limit)"),
+    "CANCELLED": (FailureClass.CANCELLED, "SLURM state CANCELLED (scancel by a user or admin)"),
+}
+
+
+def _slurm_state_name(state: object) -> str:
+    """Return the bare upper-case state name (``"CANCELLED by 0"`` → ``"CANCELLED"``)."""
+    from scaling_matrix.slurm.states import SlurmState  # local: keeps this module import-light
+
+    return SlurmState.parse(None if state is None else str(state)).value
+
+
+def _signal_name(number: int) -> str:
+    """Return ``"SIGKILL"``-style text for a signal number (``"signal N"`` if unnamed)."""
+    import signal as _signal
+
+    try:
+        return _signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _killed_by(exit_code: int | None, signal: int | None) -> int | None:
+    """Return the signal that killed the job: the ExitCode signal part, else 128+N exit status."""
+    if signal:
+        return signal
+    if exit_code is not None and 128 < exit_code < 160:
+        return exit_code - 128
+    return None
+
+
+def classify_slurm(state: object, exit_code: int | None, signal: int | None, log_text: str,
+                   reached_last_step: bool, cancelled_by_us: bool = False) -> Outcome:
+    """Return the outcome of a finished SLURM job from its state, ExitCode, log and progress.
+
+    Args:
+        state: a :class:`~scaling_matrix.slurm.states.SlurmState` or SLURM's text for it
+            (``"CANCELLED by 0"`` works); ``None`` when the scheduler no longer knows the job.
+        exit_code: status part of SLURM's ``ExitCode=status:signal`` (or srun's exit status).
+        signal: signal part of ``ExitCode``; 0 or None when none.
+        log_text: tail of the job's output (fatal signatures are looked up in it).
+        reached_last_step: whether training logged its last step.
+        cancelled_by_us: the orchestrator ran ``scancel`` on this job.
+
+    Note:
+        The state decides, not the exit code: a CANCELLED job can show ``ExitCode=0:0``, and
+        the workshop's batch scripts can end COMPLETED after failed training (their exit code
+        is a later command's), so COMPLETED without the last step is never completed.
+    """
+    name = _slurm_state_name(state)
+    if cancelled_by_us:
+        return Outcome(FailureClass.CANCELLED, f"cancelled by the orchestrator (SLURM state {name})")
+    if name == "COMPLETED" and reached_last_step:
+        return Outcome(FailureClass.COMPLETED, "SLURM state COMPLETED and last step reached")
+    if name in _SLURM_STATE_CLASSES:
+        return Outcome(*_SLURM_STATE_CLASSES[name])
+    sig = match_signature(log_text)
+    if sig:
+        return Outcome(sig[0], sig[1])
+    return _classify_slurm_exit(name, exit_code, signal)
+
+
+def _classify_slurm_exit(name: str, exit_code: int | None, signal: int | None) -> Outcome:
+    """Return the outcome when no state rule and no log signature decided it."""
+    killer = _killed_by(exit_code, signal)
+    if killer is not None:
+        return Outcome(FailureClass.UNKNOWN, f"SLURM state {name}: killed by {_signal_name(killer)} "
+                                             f"(ExitCode {exit_code}:{signal or 0}) with no other evidence")
+    if name == "COMPLETED":
+        return Outcome(FailureClass.UNKNOWN, "SLURM state COMPLETED but the last training step was never "
+                                             "logged (the batch script's exit code may be a later command's)")
+    if name == "UNKNOWN" or not _is_terminal_name(name):
+        return Outcome(FailureClass.UNKNOWN, f"SLURM state {name}: job not finished or state unknown")
+    if exit_code == 127:
+        return Outcome(FailureClass.LAUNCH_FAILED, "executable not found (exit 127)")
+    return Outcome(FailureClass.UNKNOWN, f"SLURM state {name}, exit code {exit_code}")
+
+
+def _is_terminal_name(name: str) -> bool:
+    """Return True when ``name`` is a terminal SLURM state."""
+    from scaling_matrix.slurm.states import SlurmState
+
+    return SlurmState.parse(name).is_terminal

@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Single-node SLURM test cluster (Debian 12, slurm-wlm 22.05) with 8 fake GPUs.
+#
+#   scripts/local-slurm.sh up      install (once), configure, start daemons, wait for the node
+#   scripts/local-slurm.sh down    stop the daemons this script starts (by pid file)
+#   scripts/local-slurm.sh status  print one line; exit 0 only if the node is up
+#
+# Needs root and no systemd. Safe to run twice: packages, configs and running daemons are
+# reused; a daemon is restarted only when its config changed. Accounting (slurmdbd + MariaDB,
+# so `sacct` works) is best effort: if it cannot be started the cluster comes up without it
+# and a warning is printed. Facts and reasons: shared/reference/slurm.md.
+# Env: LOCAL_SLURM_ACCOUNTING=0 skips accounting; LOCAL_SLURM_WAIT_S (default 60).
+set -euo pipefail
+
+readonly CONF_DIR=/etc/slurm
+readonly LOG_DIR=/var/log/slurm
+readonly GPU_DIR=/var/lib/slurm-fakegpu
+readonly STATE_DIR=/var/lib/local-slurm
+readonly CLUSTER=local
+readonly DB_NAME=slurm_acct_db
+readonly DB_USER=slurm
+HOST="$(hostname -s)"
+readonly HOST
+WAIT_S="${LOCAL_SLURM_WAIT_S:-60}"
+ACCOUNTING=1
+CHANGED_CTLD=0
+CHANGED_DBD=0
+T0=$SECONDS
+
+log() { printf 'local-slurm: %s\n' "$*" >&2; }
+warn() { printf 'local-slurm: WARNING: %s\n' "$*" >&2; }
+die() { printf 'local-slurm: ERROR: %s\n' "$*" >&2; exit 1; }
+
+require_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    printf 'local-slurm: ERROR: must run as root (it installs packages and starts daemons); try: sudo %s %s\n' \
+      "$0" "${1:-up}" >&2
+    exit 2
+  fi
+}
+
+# pid_alive PIDFILE -> 0 if the process named in PIDFILE is running.
+pid_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_for() {  # wait_for SECONDS CMD... -> 0 once CMD succeeds
+  local limit=$1; shift
+  local end=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < end )) || return 1
+    sleep 0.5
+  done
+}
+
+install_packages() {
+  local base=(slurmctld slurmd slurm-client munge) acct_pkgs=(slurmdbd mariadb-server) missing=()
+  local p
+  for p in "${base[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [[ $ACCOUNTING == 1 ]]; then
+    for p in "${acct_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  fi
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || warn "apt-get update failed; trying the install anyway"
+  if ! apt-get install -y -qq "${missing[@]}" >"$STATE_DIR/apt-install.log" 2>&1; then
+    ACCOUNTING=0
+    warn "installing ${missing[*]} failed (see $STATE_DIR/apt-install.log); retrying without accounting"
+    apt-get install -y -qq "${base[@]}" >>"$STATE_DIR/apt-install.log" 2>&1 \
+      || die "cannot install ${base[*]} (see $STATE_DIR/apt-install.log)"
+  fi
+}
+
+# write_if_changed PATH MODE -> writes stdin to PATH; returns 0 if the content changed.
+write_if_changed() {
+  local path=$1 mode=$2 tmp
+  tmp="$(mktemp "$path.XXXXXX")"
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  if [[ -f $path ]] && cmp -s "$tmp" "$path"; then
+    rm -f "$tmp"; chmod "$mode" "$path"; return 1
+  fi
+  mv -f "$tmp" "$path"
+  return 0
+}
+
+real_memory_mb() {  # 85% of MemTotal, leaving room for the OS and MariaDB
+  awk '/^MemTotal:/ {printf "%d\n", $2 / 1024 * 0.85}' /proc/meminfo
+}
+
+render_slurm_conf() {
+  cat <<EOF
+# Written by scripts/local-slurm.sh; edits are overwritten on the next "up".
+ClusterName=$CLUSTER
+SlurmctldHost=$HOST
+AuthType=auth/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+GresTypes=gpu
+ReturnToService=2
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+SlurmdSpoolDir=/var/spool/slurmd
+StateSaveLocation=/var/spool/slurmctld
+SlurmUser=root
+SlurmdUser=root
+SlurmctldLogFile=$LOG_DIR/slurmctld.log
+SlurmdLogFile=$LOG_DIR/slurmd.log
+JobCompType=jobcomp/filetxt
+JobCompLoc=$LOG_DIR/jobcomp.log
+JobAcctGatherType=jobacct_gather/linux
+MpiDefault=none
+MinJobAge=3600
+SlurmdParameters=config_overrides
+EOF
+  if [[ $ACCOUNTING == 1 ]]; then
+    printf '%s\n' AccountingStorageType=accounting_storage/slurmdbd AccountingStorageHost=localhost \
+      AccountingStorageTRES=gres/gpu
+  fi
+  echo "NodeName=$HOST CPUs=16 RealMemory=$(real_memory_mb) Gres=gpu:8 State=UNKNOWN"
+  echo "PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4"
+}
+
+write_configs() {
+  mkdir -p "$CONF_DIR"
+  if render_slurm_conf | write_if_changed "$CONF_DIR/slurm.conf" 644; then CHANGED_CTLD=1; fi
+  if printf 'AutoDetect=off\nNodeName=%s Name=gpu File=%s/fakegpu[0-7]\n' "$HOST" "$GPU_DIR" \
+      | write_if_changed "$CONF_DIR/gres.conf" 644; then CHANGED_CTLD=1; fi
+}
+
+prepare_dirs() {
+  mkdir -p /var/spool/slurmctld /var/spool/slurmd "$LOG_DIR" "$GPU_DIR" /run/munge "$STATE_DIR"
+  touch "$GPU_DIR"/fakegpu{0..7}
+  chown munge:munge /run/munge 2>/dev/null || true
+}
+
+start_munge() {
+  if [[ ! -s /etc/munge/munge.key ]]; then
+    mungekey -c -k /etc/munge/munge.key && chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
+  fi
+  if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+    munged --force 2>>"$STATE_DIR/munged.stderr"
+    wait_for 15 bash -c 'munge -n | unmunge' || die "munged did not start"
+  fi
+}
+
+db_password() {  # reuse the password already in slurmdbd.conf, else make one
+  local conf="$CONF_DIR/slurmdbd.conf"
+  if [[ -f $conf ]] && grep -q '^StoragePass=' "$conf"; then
+    sed -n 's/^StoragePass=//p' "$conf"
+  else
+    od -An -N12 -tx1 /dev/urandom | tr -d ' \n'
+  fi
+}
+
+start_mariadb() {
+  if ! mysqladmin ping >/dev/null 2>&1; then
+    mkdir -p /run/mysqld
+    chown mysql:mysql /run/mysqld 2>/dev/null || true
+    setsid -f mysqld_safe </dev/null >"$LOG_DIR/mysqld_safe.log" 2>&1
+    wait_for 60 mysqladmin ping || return 1
+  fi
+  local pass=$1
+  mysql --protocol=socket -u root <<EOF
+CREATE DATABASE IF NOT EXISTS $DB_NAME;
+CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$pass';
+ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$pass';
+GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'localhost';
+FLUSH PRIVILEGES;
+EOF
+}
+
+render_slurmdbd_conf() {
+  cat <<EOF
+AuthType=auth/munge
+DbdHost=localhost
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageLoc=$DB_NAME
+StorageUser=$DB_USER
+StoragePass=$1
+LogFile=$LOG_DIR/slurmdbd.log
+PidFile=/run/slurmdbd.pid
+EOF
+}
+
+sacctmgr_has() {  # sacctmgr_has ENTITY NAME -> 0 if registered
+  sacctmgr -n -P list "$1" format="$1" 2>/dev/null | grep -qx "$2"
+}
+
+register_accounting() {
+  sacctmgr_has cluster "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER" >/dev/null
+  sacctmgr_has account bench || sacctmgr -i add account bench >/dev/null
+  sacctmgr -n -P list user root format=user,defaultaccount 2>/dev/null | grep -q '^root|bench$' \
+    || sacctmgr -i add user root account=bench defaultaccount=bench >/dev/null
+}
+
+# start_accounting -> 0 when slurmdbd is up and the cluster is registered.
+start_accounting() {
+  command -v slurmdbd >/dev/null && command -v mysqld_safe >/dev/null || return 1
+  local pass
+  pass="$(db_password)"
+  start_mariadb "$pass" || { warn "MariaDB did not start (see $LOG_DIR/mysqld_safe.log)"; return 1; }
+  if render_slurmdbd_conf "$pass" | write_if_changed "$CONF_DIR/slurmdbd.conf" 600; then CHANGED_DBD=1; fi
+  if [[ $CHANGED_DBD == 1 ]] && pid_alive /run/slurmdbd.pid; then stop_pidfile /run/slurmdbd.pid slurmdbd; fi
+  pid_alive /run/slurmdbd.pid || slurmdbd || return 1
+  wait_for 30 sacctmgr -n list cluster || { warn "slurmdbd not answering (see $LOG_DIR/slurmdbd.log)"; return 1; }
+  register_accounting
+}
+
+stop_pidfile() {  # stop_pidfile PIDFILE NAME: SIGTERM the recorded pid and wait for it to exit
+  local pidfile=$1 name=$2 pid
+  pid_alive "$pidfile" || return 0
+  pid="$(cat "$pidfile")"
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_for 30 bash -c "! kill -0 $pid" || { warn "$name pid $pid ignored SIGTERM; sending SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
+  rm -f "$pidfile"
+}
+
+start_slurm() {
+  if [[ $CHANGED_CTLD == 1 ]]; then
+    stop_pidfile /run/slurmd.pid slurmd
+    stop_pidfile /run/slurmctld.pid slurmctld
+  fi
+  pid_alive /run/slurmctld.pid || slurmctld
+  wait_for 30 scontrol ping || die "slurmctld not answering (see $LOG_DIR/slurmctld.log)"
+  pid_alive /run/slurmd.pid || slurmd
+}
+
+node_state() { sinfo -h -N -n "$HOST" -o '%T' 2>/dev/null | head -n1; }
+
+node_is_up() {
+  case "$(node_state)" in
+    idle | mixed | allocated | completing | mixed+* | idle+* | allocated+*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+wait_node_up() {
+  local end=$((SECONDS + WAIT_S)) state
+  while ! node_is_up; do
+    state="$(node_state)"
+    if [[ $state == *drain* || $state == down* || $state == *fail* ]]; then
+      log "node $HOST is '$state'; resuming it"
+      scontrol update NodeName="$HOST" State=RESUME >/dev/null 2>&1 || true
+    fi
+    (( SECONDS < end )) || die "node $HOST not up after ${WAIT_S}s (state '$state'; see $LOG_DIR/slurmd.log)"
+    sleep 1
+  done
+}
+
+accounting_works() { sacct -n -X -S now -o JobID >/dev/null 2>&1; }
+
+status_line() {
+  local acct=off gres
+  accounting_works && acct=on
+  gres="$(sinfo -h -N -n "$HOST" -o '%G' 2>/dev/null | head -n1)"
+  printf 'local-slurm: node=%s state=%s gres=%s accounting=%s\n' "$HOST" "$(node_state || true)" "${gres:-?}" "$acct"
+}
+
+cmd_up() {
+  require_root up
+  [[ ${LOCAL_SLURM_ACCOUNTING:-1} == 0 ]] && ACCOUNTING=0
+  mkdir -p "$STATE_DIR"
+  install_packages
+  prepare_dirs
+  start_munge
+  write_configs  # sacctmgr reads slurm.conf, so it must name slurmdbd before registration
+  if [[ $ACCOUNTING == 1 ]] && ! start_accounting; then
+    ACCOUNTING=0
+    warn "accounting could not be started: running without slurmdbd (sacct unavailable; use squeue + scontrol)"
+    write_configs
+  fi
+  start_slurm
+  wait_node_up
+  printf '%s up_s=%d\n' "$(status_line)" $((SECONDS - T0))
+}
+
+cmd_down() {
+  require_root down
+  stop_pidfile /run/slurmd.pid slurmd
+  stop_pidfile /run/slurmctld.pid slurmctld
+  stop_pidfile /run/slurmdbd.pid slurmdbd
+  if mysqladmin ping >/dev/null 2>&1; then log "stopping MariaDB"; mysqladmin shutdown || true; fi
+  stop_pidfile /run/munge/munged.pid munged
+  echo "local-slurm: down"
+}
+
+cmd_status() {
+  if command -v sinfo >/dev/null && node_is_up; then
+    status_line
+    return 0
+  fi
+  echo "local-slurm: node=$HOST is not up (state '$(node_state || true)')"
+  return 1
+}
+
+main() {
+  case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 64 ;;
+  esac
+}
+
+main "$@"
