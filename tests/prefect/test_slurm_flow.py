@@ -1,0 +1,87 @@
+"""The scaling-matrix flow on the real single-node SLURM (and the same policy on the local launcher).
+
+Uses ``tests/fixtures/flaky_nemo.py`` (a named test stand-in for NeMo with injected faults) in
+front of the real tiny engine.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.matrix import scaling_matrix
+from scaling_matrix.adapters.store import ResultsStore
+from scaling_matrix.paths import results_url
+from scaling_matrix.report import report_rows
+from tests.slurm.conftest import in_ci, slurm_problem
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
+QUICK = str(FIX / "matrices" / "quick.yaml")
+
+
+@pytest.fixture
+def need_slurm() -> None:
+    problem = slurm_problem()
+    if problem:
+        (pytest.fail if in_ci() else pytest.skip)(problem)
+
+
+def write_profile(tmp_path: Path, launcher: str, faults: str = "", **extra: object) -> str:
+    """Write a test profile (local or slurm) and return its path."""
+    data: dict[str, object] = {"name": f"test-{launcher}", "launcher": launcher, "workload": "tiny",
+                               "device": "cpu", "capacity_gpus": 2 if launcher == "local" else 8,
+                               "retries": 1, "retry_delay_s": 0.5, "cluster": f"test-{launcher}"}
+    if launcher == "slurm":
+        data["slurm"] = {"partition": "gpu", "time_limit": "00:20:00", "cpus_per_task": 1, "poll_interval_s": 1}
+    if faults:
+        data["executable"] = [sys.executable, str(FIX / "flaky_nemo.py"), "--faults", faults]
+    data.update(extra)
+    path = tmp_path / f"profile-{launcher}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("launcher", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
+def test_transient_failure_retried_permanent_not(launcher: str, scaling_home: Path, tmp_path: Path,
+                                                 request: pytest.FixtureRequest) -> None:
+    if launcher == "slurm":
+        request.getfixturevalue("need_slurm")
+    profile = write_profile(tmp_path, launcher, faults="1=nccl_once,2=oom")
+    state = scaling_matrix(matrix=QUICK, profile=profile, run_id=f"retry-{launcher}", return_state=True)
+    assert state.is_failed()  # the OOM cell failed for good
+    store = ResultsStore(results_url())
+    cells = {c["gpus"]: c for c in store.cells(f"retry-{launcher}")}
+    g1 = store.attempts(f"retry-{launcher}", cells[1]["cell_id"])
+    g2 = store.attempts(f"retry-{launcher}", cells[2]["cell_id"])
+    assert [a["failure_class"] for a in g1] == ["nccl_timeout", "completed"]
+    assert cells[1]["status"] == "completed" and cells[1]["attempts"] == 2
+    assert [a["failure_class"] for a in g2] == ["oom"]  # OOM is never retried
+    assert cells[2]["status"] == "failed" and cells[2]["failure_class"] == "oom"
+    if launcher == "slurm":
+        assert g1[0]["job_id"] != g1[1]["job_id"]  # retried by resubmitting
+
+
+@pytest.mark.slurm
+def test_smoke_shape_on_slurm_matches_local(need_slurm: None, scaling_home: Path, tmp_path: Path) -> None:
+    for launcher in ("local", "slurm"):
+        state = scaling_matrix(matrix=QUICK, profile=write_profile(tmp_path, launcher), run_id=f"shape-{launcher}",
+                               return_state=True)
+        assert state.is_completed(), state.message
+    store = ResultsStore(results_url())
+    local, slurm = report_rows(store.cells("shape-local")), report_rows(store.cells("shape-slurm"))
+    assert [set(r) for r in local] == [set(r) for r in slurm]
+    assert [(r["gpus"], r["status"]) for r in local] == [(r["gpus"], r["status"]) for r in slurm]
+    for row in slurm:
+        assert row["step_time_s"] > 0 and row["peak_mem_mib"] > 0 and row["final_loss"] < row["first_loss"]
+        assert row["wall_clock_s"] > 0 and row["cluster"] == "test-slurm"
+    attempts = store.attempts("shape-slurm")
+    assert len(attempts) == 2 and all(a["job_id"] and a["attempt"] == 1 for a in attempts)
+    job_ids = ",".join(a["job_id"] for a in attempts)
+    sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job_ids],
+                           capture_output=True, text=True)
+    if sacct.returncode == 0 and sacct.stdout.strip():
+        assert all(line.endswith("COMPLETED") for line in sacct.stdout.split())
