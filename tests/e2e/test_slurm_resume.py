@@ -1,0 +1,67 @@
+"""Crash safety on real SLURM: SIGKILL the orchestrator mid-matrix, resume, exactly one job per cell."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from scaling_matrix.adapters.store import ResultsStore
+from tests.prefect.test_slurm_flow import QUICK, write_profile
+from tests.slurm.conftest import in_ci, slurm_problem
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+CLI = str(Path(sys.executable).parent / "scaling-matrix")
+
+
+def _submitted_jobs(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db) as con:
+            return [r[0] for r in con.execute("select job_id from attempts where job_id is not null")]
+    except sqlite3.Error:
+        return []
+
+
+def test_sigkill_then_resume_reattaches(tmp_path: Path) -> None:
+    problem = slurm_problem()
+    if problem:
+        (pytest.fail if in_ci() else pytest.skip)(problem)
+    home = tmp_path / "home"
+    env = {**os.environ, "SCALING_HOME": str(home), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": ""}
+    env.pop("PREFECT_API_URL")
+    profile = write_profile(tmp_path, "slurm")
+    cmd = [CLI, "run", "--matrix", QUICK, "--profile", profile, "--resume", "kill-run"]
+    started = datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
+    with open(tmp_path / "first.log", "wb") as log:
+        first = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    db = home / "results.db"
+    deadline = time.monotonic() + 180
+    while len(_submitted_jobs(db)) < 2 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.5)
+    jobs_before = _submitted_jobs(db)
+    assert len(jobs_before) == 2, (tmp_path / "first.log").read_text()[-2000:]
+    os.killpg(first.pid, signal.SIGKILL)  # the orchestrator dies; its SLURM jobs keep going
+    first.wait()
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    store = ResultsStore(f"sqlite:///{db}")
+    cells = store.cells("kill-run")
+    assert [c["status"] for c in cells] == ["completed", "completed"]
+    attempts = store.attempts("kill-run")
+    assert sorted(a["job_id"] for a in attempts) == sorted(jobs_before)  # re-attached, no resubmission
+    assert all(a["attempt"] == 1 for a in attempts)
+    sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-S", started, "-o", "JobID,WorkDir"],
+                           capture_output=True, text=True)
+    if sacct.returncode == 0:  # accounting on: exactly one job per cell in this run's directories
+        mine = [ln for ln in sacct.stdout.splitlines() if str(home / "runs" / "kill-run") in ln]
+        assert len(mine) == 2, sacct.stdout
