@@ -106,7 +106,7 @@ def render_sbatch(req: JobRequest, profile: ProfileSpec) -> str:
     """Return the full batch script of ``req`` on ``profile``."""
     if profile.slurm is None:
         raise RenderError(f"profile '{profile.name}' has no slurm: section")
-    srun = ["srun", *srun_options(profile.container),
+    srun = ["srun", "--kill-on-bad-exit=1", *srun_options(profile.container),
             *container_argv(profile.container, req.argv, gpu=profile.device == "gpu")]
     lines = ["#!/bin/bash", *directive_lines(req, profile.slurm), "",
              "# rendered by scaling-matrix; the job's exit status is srun's", "set -uo pipefail",

@@ -33,7 +33,7 @@ echo " Job started"
 echo " Start time : $(date '+%Y-%m-%d %H:%M:%S')"
 echo "==============================="
 start_ts=$(date +%s)
-srun apptainer exec --nv -B /data:/data /images/nemo_25.07.sif nemo llm finetune --factory llama31_8b --yes peft=none trainer.strategy.tensor_model_parallel_size=2 trainer.devices=2 trainer.max_steps=250 trainer.limit_val_batches=10 optim.lr_scheduler.warmup_steps=50 data.global_batch_size=8 resume.restore_config.path=/sw/rl9g/dl/workshop/models/llama/model log.explicit_log_dir=/scaling/runs/RUN/llama31-8b-model-parallel-none-g2-tp2-pp1-ep1/nemo_log
+srun --kill-on-bad-exit=1 apptainer exec --nv -B /data:/data /images/nemo_25.07.sif nemo llm finetune --factory llama31_8b --yes peft=none trainer.strategy.tensor_model_parallel_size=2 trainer.devices=2 trainer.max_steps=250 trainer.limit_val_batches=10 optim.lr_scheduler.warmup_steps=50 data.global_batch_size=8 resume.restore_config.path=/sw/rl9g/dl/workshop/models/llama/model log.explicit_log_dir=/scaling/runs/RUN/llama31-8b-model-parallel-none-g2-tp2-pp1-ep1/nemo_log
 srun_rc=$?
 end_ts=$(date +%s)
 total=$((end_ts - start_ts))

@@ -33,7 +33,7 @@ echo " Job started"
 echo " Start time : $(date '+%Y-%m-%d %H:%M:%S')"
 echo "==============================="
 start_ts=$(date +%s)
-srun '--container-image=nvcr.io#nvidia/nemo:25.07' --container-mounts=/sw:/sw,/data:/data --container-env=HF_TOKEN nemo llm finetune --factory mixtral_8x7b --yes trainer.devices=2 trainer.strategy.expert_model_parallel_size=2 trainer.max_steps=250 trainer.limit_val_batches=10 optim.lr_scheduler.warmup_steps=50 data.global_batch_size=8 resume.restore_config.path=/sw/rl9g/dl/workshop/models/mixtral/model log.explicit_log_dir=/scaling/runs/RUN/mixtral-8x7b-data-parallel-lora-g2-tp1-pp1-ep2/nemo_log
+srun --kill-on-bad-exit=1 '--container-image=nvcr.io#nvidia/nemo:25.07' --container-mounts=/sw:/sw,/data:/data --container-env=HF_TOKEN nemo llm finetune --factory mixtral_8x7b --yes trainer.devices=2 trainer.strategy.expert_model_parallel_size=2 trainer.max_steps=250 trainer.limit_val_batches=10 optim.lr_scheduler.warmup_steps=50 data.global_batch_size=8 resume.restore_config.path=/sw/rl9g/dl/workshop/models/mixtral/model log.explicit_log_dir=/scaling/runs/RUN/mixtral-8x7b-data-parallel-lora-g2-tp1-pp1-ep2/nemo_log
 srun_rc=$?
 end_ts=$(date +%s)
 total=$((end_ts - start_ts))

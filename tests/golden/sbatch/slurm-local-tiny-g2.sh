@@ -27,7 +27,7 @@ echo " Job started"
 echo " Start time : $(date '+%Y-%m-%d %H:%M:%S')"
 echo "==============================="
 start_ts=$(date +%s)
-srun python3 -m scaling_matrix.tiny llm finetune --factory tiny_llama --yes trainer.devices=2 trainer.max_steps=40 trainer.limit_val_batches=2 trainer.val_check_interval=20 optim.lr_scheduler.warmup_steps=5 data.global_batch_size=8 resume.restore_config.path=/scaling/models/tiny_llama log.explicit_log_dir=/scaling/runs/RUN/tiny-llama-data-parallel-lora-g2-tp1-pp1-ep1/nemo_log
+srun --kill-on-bad-exit=1 python3 -m scaling_matrix.tiny llm finetune --factory tiny_llama --yes trainer.devices=2 trainer.max_steps=40 trainer.limit_val_batches=2 trainer.val_check_interval=20 optim.lr_scheduler.warmup_steps=5 data.global_batch_size=8 resume.restore_config.path=/scaling/models/tiny_llama log.explicit_log_dir=/scaling/runs/RUN/tiny-llama-data-parallel-lora-g2-tp1-pp1-ep1/nemo_log
 srun_rc=$?
 end_ts=$(date +%s)
 total=$((end_ts - start_ts))

@@ -1,0 +1,67 @@
+"""Torch-free checks run before a fine-tune starts, so configuration errors fail in well under a second."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from scaling_matrix.tiny import distributed
+from scaling_matrix.tiny.checkpoint import is_imported, read_marker
+from scaling_matrix.tiny.cli_grammar import FinetuneArgs, check_batch_divisible
+from scaling_matrix.tiny.factories import get_factory
+
+
+def preflight(args: FinetuneArgs, env: Mapping[str, str]) -> distributed.DistEnv:
+    """Returns the rank layout after checking world size, batch divisibility and the restore checkpoint.
+
+    Args:
+        args: Parsed ``llm finetune`` arguments.
+        env: Environment mapping (rank variables).
+
+    Raises:
+        ValueError: World size differs from devices x nodes, unknown factory, checkpoint of another factory.
+        AssertionError: Megatron's batch-divisibility message.
+        FileNotFoundError: ``resume.restore_config.path`` is not a complete import.
+    """
+    dist_env = distributed.resolve_dist_env(env)
+    check_layout(args, dist_env)
+    check_restore_path(args)
+    return dist_env
+
+
+def check_layout(args: FinetuneArgs, dist_env: distributed.DistEnv) -> None:
+    """Returns None when the world size matches ``devices x num_nodes`` and the batch sizes divide.
+
+    Args:
+        args: Parsed arguments.
+        dist_env: Rank layout.
+
+    Raises:
+        ValueError: World size differs from ``trainer.devices x trainer.num_nodes``.
+        AssertionError: Megatron's batch-divisibility message.
+    """
+    expected = args.devices * args.num_nodes
+    if dist_env.world_size != expected:
+        raise ValueError(
+            f"world size ({dist_env.world_size}) does not match trainer.devices ({args.devices}) x "
+            f"trainer.num_nodes ({args.num_nodes}) = {expected}"
+        )
+    check_batch_divisible(args.global_batch_size, args.micro_batch_size, dist_env.world_size)
+
+
+def check_restore_path(args: FinetuneArgs) -> None:
+    """Returns None when ``resume.restore_config.path`` is a complete import of ``--factory``.
+
+    Args:
+        args: Parsed arguments.
+
+    Raises:
+        FileNotFoundError: No complete import there.
+        ValueError: Unknown factory or a checkpoint of another factory.
+    """
+    get_factory(args.factory)
+    if not is_imported(args.restore_path):
+        raise FileNotFoundError(f"no complete tiny checkpoint at {args.restore_path} (run 'llm import' first)")
+    imported_for = (read_marker(args.restore_path) or {}).get("factory")
+    if imported_for != args.factory:
+        raise ValueError(f"checkpoint {args.restore_path} was imported for factory '{imported_for}', "
+                         f"not '{args.factory}'")
