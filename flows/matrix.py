@@ -27,8 +27,10 @@ from scaling_matrix.config.loading import load_matrix, load_profile
 from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import ScalingError
 from scaling_matrix.execution_slurm import cancel_ledger_jobs
+from scaling_matrix.feasibility import assess
 from scaling_matrix.execution import (CANCEL_ALL, current_user, git_revision, initial_result,
                                       new_run_id)
+from scaling_matrix.history import RegressionDetected
 from scaling_matrix.matrix import plan_cells
 from scaling_matrix.paths import results_url, run_dir, scaling_home
 from scaling_matrix.records import CellResult, RunInfo
@@ -66,6 +68,20 @@ def _collect(futures: list[tuple[CellPlan, PrefectFuture[CellResult]]]) -> list[
     return results
 
 
+def _skip_infeasible(todo: list[CellPlan], prof: ProfileSpec, store_url: str, force: bool) -> list[CellPlan]:
+    """Store cells predicted not to fit as 'skipped' (unless forced) and return the rest."""
+    verdicts = {a.planned.cell.key: a for a in assess([p.planned for p in todo], prof)}
+    keep = []
+    for p in todo:
+        a = verdicts[p.planned.cell.key]
+        if a.infeasible and not force:
+            record_cell(replace(initial_result(p, "skipped"), failure_class="predicted_oom",
+                                reason=a.describe()[:500], finished_at=datetime.now(UTC)), store_url)
+        else:
+            keep.append(p)
+    return keep
+
+
 def retry_delays(profile: ProfileSpec) -> list[float]:
     """Return exponential back-off delays for the profile's retries (d, 2d, 4d, ...)."""
     return [profile.retry_delay_s * 2**i for i in range(profile.retries)]
@@ -89,7 +105,7 @@ def _run_cells(todo: list[CellPlan], prof: ProfileSpec, store_url: str) -> None:
 @flow(name="scaling-matrix", task_runner=ThreadPoolTaskRunner(max_workers=16),
       on_cancellation=[_kill_run_processes], on_crashed=[_kill_run_processes])
 def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | None = None,
-                   dry_run: bool = False) -> dict[str, Any]:
+                   dry_run: bool = False, variant: str | None = None, force: bool = False) -> dict[str, Any]:
     """Run every cell of ``matrix`` on ``profile``; return the run id and per-status counts.
 
     Args:
@@ -97,9 +113,12 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
         profile: preset name (local, ...) or path to a profile YAML file.
         run_id: resume this run (completed cells are kept) instead of starting a new one.
         dry_run: validate and render every command, launch nothing.
+        variant: 'faithful' or 'corrected' (apply cells' upstream-bug corrections); None: the file's.
+        force: also run cells whose predicted memory exceeds the device (else stored as skipped).
     """
     logger = get_run_logger()
     mat, prof = load_matrix(matrix), load_profile(profile)
+    mat = mat.model_copy(update={"variant": variant}) if variant else mat
     planned = plan_cells(mat, prof)  # ConfigError before anything is launched
     run_id = run_id or new_run_id()
     plans = [plan_cell(run_id, pc, prof) for pc in planned]
@@ -122,12 +141,17 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
                             reason=f"model import {imported[p.planned.model.name]}"[:500],
                             finished_at=datetime.now(UTC)), store_url)
     todo = [p for p in todo if p not in not_imported]
+    todo = _skip_infeasible(todo, prof, store_url, force)
     _run_cells(todo, prof, store_url)
-    analyze(run_id, mat.name)
-    bad = [c for c in ResultsStore(store_url).cells(run_id) if c["status"] != "completed"]
+    analysis = analyze(run_id, mat.name, store_url)
+    bad = [c for c in ResultsStore(store_url).cells(run_id) if c["status"] not in ("completed", "skipped")]
     finish_run(run_id, "failed" if bad else "completed", store_url, str(flow_run.id or ""))
     summary = {"run_id": run_id, "cells": len(plans), "completed": len(plans) - len(bad),
-               "failed": [f"{c['cell_id']}: {c['failure_class']}" for c in bad]}
+               "failed": [f"{c['cell_id']}: {c['failure_class']}" for c in bad],
+               "regressions": [a.summary() for a in analysis.alerts]}
     if bad:
-        raise CellFailures(f"{len(bad)} of {len(plans)} cells did not complete: {summary['failed']}")
+        raise CellFailures(f"{len(bad)} of {len(plans)} cells did not complete: {summary['failed']}"
+                           + (f"; also {len(analysis.alerts)} regression(s)" if analysis.alerts else ""))
+    if analysis.alerts:  # Failed state: a Prefect automation on prefect.flow-run.Failed alerts
+        raise RegressionDetected(run_id, analysis.alerts, analysis.regressions_key)
     return summary

@@ -45,17 +45,28 @@ def _default_profile(matrix_name: str) -> str:
     return "local" if workloads == {"tiny"} else "ibex"
 
 
+def _load(matrix: str, variant: str | None):
+    mat = load_matrix(matrix)
+    return mat.model_copy(update={"variant": variant}) if variant else mat
+
+
+VariantOpt = Annotated[str | None, typer.Option(help="faithful|corrected: apply cells' 'corrected:' overrides")]
+
+
 @app.command()
 def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "smoke",
-         profile: Annotated[str | None, typer.Option(help="profile preset or YAML path")] = None) -> None:
-    """Validate a matrix and print every rendered command; submits nothing."""
+         profile: Annotated[str | None, typer.Option(help="profile preset or YAML path")] = None,
+         variant: VariantOpt = None) -> None:
+    """Validate a matrix, print every rendered command and memory prediction; submits nothing."""
     from scaling_matrix.cells import plan_cell, plan_import
+    from scaling_matrix.feasibility import assess
 
     try:
         prof = load_profile(profile or _default_profile(matrix))
-        cells = plan_cells(load_matrix(matrix), prof)
+        cells = plan_cells(_load(matrix, variant), prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
+    verdicts = {a.planned.cell.key: a for a in assess(cells, prof, _calibrations(prof.device))}
     console.print(f"[bold]matrix[/] {matrix}: {len(cells)} cells valid on profile [bold]{prof.name}[/] "
                   f"(workload={prof.workload}, device={prof.device})")
     for model in {pc.model.name: pc for pc in cells}.values():
@@ -64,16 +75,35 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
         p = plan_cell("<run-id>", pc, prof)
         console.print(f"\n[cyan]{pc.cell.key}[/]" + (f"  [dim]{pc.cell.note}[/]" if pc.cell.note else ""))
         console.print("  " + p.command, soft_wrap=True)
+        a = verdicts[pc.cell.key]
+        color = "red" if a.infeasible else "yellow" if a.prediction and a.prediction.verdict == "tight" else "green"
+        console.print(f"  [{color}]{a.describe()}[/]", soft_wrap=True)
+
+
+def _calibrations(device: str) -> dict[str, float]:
+    """Return per-model memory calibration factors from the results DB (empty when none)."""
+    from scaling_matrix.adapters.store import ResultsStore
+    from scaling_matrix.feasibility import calibrations_from_rows
+    from scaling_matrix.paths import results_url
+
+    try:
+        store = ResultsStore(results_url())
+        rows = [c for r in store.runs(50) for c in store.cells(r["run_id"])]
+    except Exception:  # noqa: BLE001 - calibration is best effort
+        return {}
+    return calibrations_from_rows(rows, device)
 
 
 @app.command()
 def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "smoke",
         profile: Annotated[str, typer.Option(help="profile preset or YAML path")] = "local",
         dry_run: Annotated[bool, typer.Option("--dry-run", help="render commands, launch nothing")] = False,
-        resume: Annotated[str | None, typer.Option(help="resume this run id")] = None) -> None:
+        resume: Annotated[str | None, typer.Option(help="resume this run id")] = None,
+        variant: VariantOpt = None,
+        force: Annotated[bool, typer.Option("--force", help="run cells predicted not to fit")] = False) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
     try:
-        plan_cells(load_matrix(matrix), load_profile(profile))  # fail fast, before Prefect starts
+        plan_cells(_load(matrix, variant), load_profile(profile))  # fail fast, before Prefect starts
     except ScalingError as exc:
         raise _fail(exc) from exc
     for key, value in PREFECT_DEFAULTS.items():
@@ -83,7 +113,7 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
 
     run_id = resume or new_run_id()
     state = scaling_matrix(matrix=matrix, profile=profile, run_id=run_id, dry_run=dry_run,
-                           return_state=True)
+                           variant=variant, force=force, return_state=True)
     if not dry_run:
         _print_report(run_id, Format.table)
     if not state.is_completed():
@@ -159,6 +189,9 @@ def presets() -> None:
     console.print("matrices: " + ", ".join(preset_names("matrices")))
     console.print("profiles: " + ", ".join(preset_names("profiles")))
 
+
+from scaling_matrix.cli_parse import parse_log  # noqa: E402
+app.command(name="parse-log")(parse_log)
 
 if __name__ == "__main__":
     app()

@@ -42,6 +42,10 @@ def expand(matrix: MatrixSpec) -> list[PlannedCell]:
     for where, row in sources:
         if not isinstance(row, dict):
             raise ConfigError(where, "must be a mapping of cell fields", "write {model: ..., gpus: ...}")
+        row = dict(row)
+        corrected = row.pop("corrected", None) or {}
+        if matrix.variant == "corrected":
+            row.update(corrected)
         cell = parse_model(CellSpec, {**matrix.defaults, **row}, f"matrix {matrix.name}: {where}")
         if cell.model not in matrix.models:
             raise ConfigError(f"matrix {matrix.name}: {where}.model", f"unknown model {cell.model!r}",
@@ -63,8 +67,9 @@ def check_cell(planned: PlannedCell) -> list[str]:
     world = c.gpus
     if world % (c.tp * c.pp * c.cp):
         problems.append(f"TP·PP·CP ({c.tp}·{c.pp}·{c.cp}) must divide world size {world}")
-    if world % (c.tp * c.ep * c.pp):
-        problems.append(f"ETP·EP·PP ({c.tp}·{c.ep}·{c.pp}) must divide world size {world}")
+    etp = c.etp or c.tp
+    if world % (etp * c.ep * c.pp):
+        problems.append(f"ETP·EP·PP ({etp}·{c.ep}·{c.pp}) must divide world size {world}")
     if c.ep > 1 and m.family != "moe":
         problems.append(f"EP={c.ep} needs a MoE model; {m.name} is dense (set ep: 1)")
     if m.family == "moe" and m.experts % c.ep:
@@ -73,6 +78,10 @@ def check_cell(planned: PlannedCell) -> list[str]:
         problems.append("sequence parallel (sp: true) requires TP > 1")
     if c.ep > 1 and c.tp > 1 and not c.sp:
         problems.append("EP > 1 with TP > 1 requires sequence parallel (set sp: true)")
+    if c.vp is not None and c.pp == 1:
+        problems.append("virtual pipeline (vp) requires PP > 1")
+    if c.nodes * c.devices != world:
+        problems.append(f"world size {world} must equal nodes {c.nodes} × devices {c.devices}")
     if c.global_batch_size % (c.micro_batch_size * c.dp):
         problems.append(f"global batch {c.global_batch_size} must be divisible by micro batch "
                         f"{c.micro_batch_size} × DP {c.dp}")

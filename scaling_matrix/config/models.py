@@ -49,7 +49,16 @@ class CellSpec(_Frozen):
     cp: int = Field(1, ge=1, description="context parallel size")
     ep: int = Field(1, ge=1, description="expert parallel size")
     sp: bool = Field(False, description="sequence parallel")
+    vp: int | None = Field(None, ge=1, description="virtual pipeline size (needs pp > 1)")
+    etp: int | None = Field(None, ge=1, description="expert tensor parallel size (default: tp)")
     peft: Peft = "lora"
+    peft_via: Literal["override", "factory"] = Field(
+        "override", description="peft=none as the CLI override 'peft=none' (keeps the LoRA branch's "
+        "TP/lr/optimizer: upstream behaviour) or as the factory argument peft_scheme='none' "
+        "(NeMo's real full fine-tuning branch)")
+    lora_dim: int | None = Field(None, ge=1)
+    lora_alpha: int | None = Field(None, ge=1)
+    lora_targets: list[str] | None = None
     max_steps: int = Field(250, ge=1)
     global_batch_size: int = Field(8, ge=1)
     micro_batch_size: int = Field(1, ge=1)
@@ -58,6 +67,9 @@ class CellSpec(_Frozen):
     val_check_interval: int | None = Field(None, ge=1)
     seq_length: int | None = Field(None, ge=8)
     lr: float | None = Field(None, gt=0)
+    log_every_n_steps: int | None = Field(None, ge=1)
+    ckpt_every_n_steps: int | None = Field(None, ge=1, description="set above max_steps to skip checkpoints")
+    resume_if_exists: bool = Field(False, description="resume from this cell's own last checkpoint")
     job_name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
     note: str = ""
 
@@ -97,6 +109,8 @@ class MatrixSpec(_Frozen):
     description: str = ""
     models: dict[str, ModelSpec]
     defaults: dict[str, Any] = Field(default_factory=dict)
+    variant: Literal["faithful", "corrected"] = Field(
+        "faithful", description="apply each cell's 'corrected:' overrides (upstream bug fixes) or not")
     axes: list[dict[str, list[Any]]] = Field(default_factory=list)
     cells: list[dict[str, Any]] = Field(default_factory=list)
 

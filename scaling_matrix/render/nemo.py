@@ -31,7 +31,7 @@ def parallel_overrides(cell: CellSpec, model: ModelSpec) -> tuple[list[str], lis
     """Return (overrides placed before trainer.devices, overrides placed right after it)."""
     before: list[str] = []
     after: list[str] = []
-    if cell.peft == "none":
+    if cell.peft == "none" and cell.peft_via == "override":
         before.append("peft=none")
     if model.family == "dense" and cell.tp > 1:
         before.append(f"{_S}tensor_model_parallel_size={cell.tp}")
@@ -41,8 +41,12 @@ def parallel_overrides(cell: CellSpec, model: ModelSpec) -> tuple[list[str], lis
         after.append(f"{_S}tensor_model_parallel_size={cell.tp}")
     if cell.sp:
         after.append(f"{_S}sequence_parallel=True")
+    if cell.etp is not None:
+        after.append(f"{_S}expert_tensor_parallel_size={cell.etp}")
     if cell.pp > 1:
         after.append(f"{_S}pipeline_model_parallel_size={cell.pp}")
+    if cell.vp is not None:
+        after.append(f"{_S}virtual_pipeline_model_parallel_size={cell.vp}")
     if cell.cp > 1:
         after.append(f"{_S}context_parallel_size={cell.cp}")
     return before, after
@@ -60,20 +64,47 @@ def training_overrides(cell: CellSpec) -> list[str]:
     if cell.micro_batch_size != 1:
         out.append(f"data.micro_batch_size={cell.micro_batch_size}")
     if cell.seq_length is not None:
-        out.append(f"data.seq_length={cell.seq_length}")
+        out += [f"data.seq_length={cell.seq_length}", f"model.config.seq_length={cell.seq_length}"]
+    if cell.log_every_n_steps is not None:
+        out.append(f"trainer.log_every_n_steps={cell.log_every_n_steps}")
+    if cell.ckpt_every_n_steps is not None:
+        out.append(f"log.ckpt.every_n_train_steps={cell.ckpt_every_n_steps}")
     return out
+
+
+def peft_overrides(cell: CellSpec) -> list[str]:
+    """Return LoRA overrides (dim, alpha, target modules) when the cell sets them."""
+    if cell.peft != "lora":
+        return []
+    out = []
+    if cell.lora_dim is not None:
+        out.append(f"peft.dim={cell.lora_dim}")
+    if cell.lora_alpha is not None:
+        out.append(f"peft.alpha={cell.lora_alpha}")
+    if cell.lora_targets:
+        out.append("peft.target_modules=[" + ",".join(cell.lora_targets) + "]")
+    return out
+
+
+def factory_arg(cell: CellSpec, model: ModelSpec) -> str:
+    """Return the --factory value: the recipe name, or ``name(peft_scheme='none')`` for real full FT."""
+    if cell.peft == "none" and cell.peft_via == "factory":
+        return f"{model.factory}(peft_scheme='none')"
+    return model.factory
 
 
 def finetune_argv(cell: CellSpec, model: ModelSpec, restore_path: str | PurePath,
                   prefix: list[str], log_dir: str | PurePath | None = None) -> list[str]:
     """Return the ``llm finetune`` argv of one cell; values are plain words, quoted later once."""
     before, after = parallel_overrides(cell, model)
-    argv = [*prefix, "llm", "finetune", "--factory", model.factory, "--yes", *before,
+    argv = [*prefix, "llm", "finetune", "--factory", factory_arg(cell, model), "--yes", *before,
             f"trainer.devices={cell.devices}", *after]
     if cell.nodes > 1:
         argv.append(f"trainer.num_nodes={cell.nodes}")
-    argv += training_overrides(cell)
+    argv += training_overrides(cell) + peft_overrides(cell)
     argv.append(f"resume.restore_config.path={restore_path}")
+    if cell.resume_if_exists:
+        argv += ["resume.resume_if_exists=true", "resume.resume_ignore_no_checkpoint=true"]
     if log_dir is not None:
         argv.append(f"log.explicit_log_dir={log_dir}")
     return argv
