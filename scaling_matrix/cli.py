@@ -184,6 +184,31 @@ def runs(limit: int = 20) -> None:
 
 
 @app.command()
+def automodel(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "workshop",
+              out: Annotated[str, typer.Option(help="directory for the recipe YAMLs")] = "automodel-configs",
+              version: Annotated[str, typer.Option(help="installed nemo_automodel version")] = "0.5.0") -> None:
+    """Write a NeMo AutoModel recipe YAML per cell and print each launch command."""
+    from pathlib import Path
+
+    from scaling_matrix.render.automodel import (automodel_launch_argv, render_automodel_config,
+                                                 render_automodel_yaml)
+    from scaling_matrix.render.shell import shell_join
+
+    try:
+        cells = plan_cells(load_matrix(matrix))
+    except ScalingError as exc:
+        raise _fail(exc) from exc
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for pc in cells:
+        path = folder / f"{pc.cell.slug}.yaml"
+        cfg = render_automodel_config(pc.cell, pc.model, str(folder / "checkpoints" / pc.cell.slug))
+        path.write_text(render_automodel_yaml(cfg))
+        console.print(f"[cyan]{pc.cell.key}[/]\n  " + shell_join(automodel_launch_argv(str(path), pc.cell.devices,
+                                                                                       version)), soft_wrap=True)
+
+
+@app.command()
 def presets() -> None:
     """List the shipped matrix and profile presets."""
     console.print("matrices: " + ", ".join(preset_names("matrices")))
