@@ -1,20 +1,91 @@
-"""``analyze``: stored cell results of a run -> scaling tables -> Prefect artifacts."""
+"""``analyze``: a run's stored cells -> scaling tables, plots, regression alerts -> Prefect artifacts.
+
+Artifacts: ``scaling-<matrix>-...`` tables and ``summary-<matrix>`` (as before), ``plots-<matrix>``
+(PNG plots embedded as data URIs; the files are under ``$SCALING_HOME/runs/<run-id>/report/``)
+and, only when the detector fires, ``regressions-<matrix>`` with what changed per alert.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
 
+from blocks.results_db import resolve_results_url
 from scaling_matrix.adapters.store import ResultsStore
-from scaling_matrix.paths import results_url
+from scaling_matrix.history import DEFAULT_METRICS, Alert, detect_regressions, with_scaling
+from scaling_matrix.paths import run_dir
+from scaling_matrix.plots import plots_markdown, render_plots
 from scaling_matrix.report import report_rows
-from tasks.artifacts import publish_artifacts
+from tasks.artifacts import publish_artifacts, publish_plots, publish_regressions
+
+#: Nights of history loaded per cell (detector window plus room for the trend plot).
+HISTORY_NIGHTS = 60
+
+
+@dataclass
+class Analysis:
+    """What ``analyze`` found: report rows, regression alerts, artifact keys and plot files."""
+
+    run_id: str
+    rows: list[dict[str, Any]]
+    alerts: list[Alert] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+    regressions_key: str = ""
+
+
+@task(name="load-history", cache_policy=NO_CACHE)
+def load_history(store_url: str, run_id: str, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the completed history of ``cells``' series up to ``run_id`` (scaling columns added)."""
+    store = ResultsStore(store_url)
+    run = store.run(run_id)
+    if run is None or not cells:
+        return []
+    ids = sorted({c["cell_id"] for c in cells})
+    rows = store.history(ids, cluster=run["cluster"], until=run["created_at"],
+                         limit=HISTORY_NIGHTS * len(ids))
+    return with_scaling(rows)
+
+
+@task(name="detect-regressions", cache_policy=NO_CACHE)
+def find_regressions(history: list[dict[str, Any]], run_id: str, metrics: list[str]) -> list[Alert]:
+    """Return the regression alerts of ``run_id`` against its history."""
+    return detect_regressions(history, run_id, metrics)
 
 
 @flow(name="analyze")
-def analyze(run_id: str, matrix: str) -> list[dict[str, Any]]:
-    """Return the report rows of ``run_id`` after publishing its tables and summary."""
-    cells = ResultsStore(results_url()).cells(run_id)
-    publish_artifacts(run_id, matrix, cells)
-    return report_rows(cells)
+def analyze(run_id: str, matrix: str, store_url: SecretStr | None = None,
+            metrics: list[str] | None = None) -> Analysis:
+    """Return the analysis of ``run_id`` after publishing its tables, plots and any regressions.
+
+    Args:
+        run_id: the stored run.
+        matrix: matrix name (artifact keys).
+        store_url: results DB (default: ``resolve_results_url()``); a ``SecretStr`` because flow
+            parameters are shown in the Prefect UI and a PostgreSQL URL carries a password.
+        metrics: metrics the detector watches (default ``history.DEFAULT_METRICS``).
+    """
+    url = store_url.get_secret_value() if store_url else resolve_results_url()
+    cells = ResultsStore(url).cells(run_id)
+    keys = publish_artifacts(run_id, matrix, cells)
+    rows = report_rows(cells)
+    history = load_history(url, run_id, cells)
+    alerts = find_regressions(history, run_id, list(metrics or DEFAULT_METRICS))
+    plots = render_plots(rows, history, alerts, run_dir(run_id) / "report")
+    keys.append(publish_plots(run_id, matrix, plots_markdown(plots, run_id, matrix)))
+    result = Analysis(run_id, rows, alerts, keys, [p.path for p in plots if p.path])
+    if alerts:
+        result.regressions_key = publish_regressions(run_id, matrix, alerts)
+        keys.append(result.regressions_key)
+        logger = get_run_logger()
+        for alert in alerts:
+            logger.warning("regression: %s", alert.summary())
+    return result
+
+
+__all__ = ["Analysis", "HISTORY_NIGHTS", "analyze", "find_regressions", "load_history"]

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import SecretStr
 
 from flows.analyze import analyze
 from flows.import_models import import_models
@@ -32,7 +33,8 @@ from scaling_matrix.execution import (CANCEL_ALL, current_user, git_revision, in
                                       new_run_id)
 from scaling_matrix.history import RegressionDetected
 from scaling_matrix.matrix import plan_cells
-from scaling_matrix.paths import results_url, run_dir, scaling_home
+from blocks.results_db import resolve_results_url as results_url
+from scaling_matrix.paths import run_dir, scaling_home
 from scaling_matrix.records import CellResult, RunInfo
 from tasks.finetune import TransientCellFailure, finetune_cell, finetune_cell_slurm
 from tasks.results import finish_run, record_cell, record_run
@@ -143,7 +145,7 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
     todo = [p for p in todo if p not in not_imported]
     todo = _skip_infeasible(todo, prof, store_url, force)
     _run_cells(todo, prof, store_url)
-    analysis = analyze(run_id, mat.name, store_url)
+    analysis = analyze(run_id, mat.name, SecretStr(store_url))  # masked in the UI
     bad = [c for c in ResultsStore(store_url).cells(run_id) if c["status"] not in ("completed", "skipped")]
     finish_run(run_id, "failed" if bad else "completed", store_url, str(flow_run.id or ""))
     summary = {"run_id": run_id, "cells": len(plans), "completed": len(plans) - len(bad),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from scaling_matrix.metrics import steady_metrics
 from scaling_matrix.parsing.memory import MemorySummary
 from scaling_matrix.parsing.progress import ParsedLog
 from scaling_matrix.records import CellMetrics
@@ -24,8 +25,13 @@ NUMERIC = ["step_time_s", "median_step_time_s", "mean_step_time_s", "wall_clock_
 
 
 def cell_metrics(parsed: ParsedLog, memory: dict[int, MemorySummary],
-                 wall_clock_s: float | None) -> CellMetrics:
-    """Return the metrics of one cell from its parsed log, memory summaries and wall clock."""
+                 wall_clock_s: float | None, gpus: int | None = None,
+                 seq_length: int | None = None, global_batch_size: float | None = None) -> CellMetrics:
+    """Return the metrics of one cell from its parsed log, memory summaries and wall clock.
+
+    ``gpus`` enables per-GPU throughput and GPU-hours, ``seq_length`` tokens/s (steady-state
+    fields: :func:`scaling_matrix.metrics.steady_metrics`).
+    """
     steps = parsed.steps
     m = CellMetrics(steps_logged=len(steps), max_steps=parsed.max_steps,
                     reached_last_step=parsed.reached_last_step, wall_clock_s=wall_clock_s)
@@ -45,6 +51,8 @@ def cell_metrics(parsed: ParsedLog, memory: dict[int, MemorySummary],
         first = memory[min(memory)]
         m.peak_mem_mib, m.avg_mem_mib, m.mode_mem_mib = first.peak_mib, first.avg_mib, first.mode_mib
         m.all_peak_mem_mib = max(s.peak_mib for s in memory.values())
+    for key, value in steady_metrics(parsed, gpus, seq_length, global_batch_size, wall_clock_s).items():
+        setattr(m, key, value)
     return m
 
 
@@ -87,9 +95,13 @@ def add_scaling(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
-    """Return one (model, track) group in the workshop's table columns."""
+    """Return one (model, track) group in the workshop's columns (+ TP/EP/SP for model parallel)."""
+    layout = {}
+    if (group["track"] == "model_parallel").any():
+        layout = {"TP": group["tp"], "EP": group["ep"], "SP": group["sp"].map(lambda v: "on" if v else "off")}
     out = pd.DataFrame({
         "GPUs": group["gpus"],
+        **layout,
         "Batch per GPU": group["batch_per_gpu"],
         "Total job time (HH:MM:SS)": group["wall_clock_s"].map(hhmmss),
         "Train step time (s)": group["step_time_s"],

@@ -15,6 +15,7 @@ from scaling_matrix.outcome import Outcome, classify_local
 from scaling_matrix.parsing.memory import MemoryLog, summarize
 from scaling_matrix.parsing.progress import parse_text
 from scaling_matrix.paths import cell_dir, model_path, scaling_home
+from scaling_matrix.recipes import recipe_for
 from scaling_matrix.records import CellMetrics
 from scaling_matrix.render.nemo import finetune_argv, import_argv
 from scaling_matrix.render.sbatch import JobRequest
@@ -61,6 +62,12 @@ def job_request(plan: CellPlan) -> JobRequest:
                       dict(plan.env), str(plan.cell_dir / "memory"), cache_dirs)
 
 
+def effective_seq_length(plan: CellPlan) -> int | None:
+    """Return the cell's sequence length (explicit, else the recipe default)."""
+    recipe = recipe_for(plan.planned.model.factory)
+    return plan.planned.cell.seq_length or (recipe.seq_length if recipe else None)
+
+
 def plan_import(planned: PlannedCell, profile: ProfileSpec, python: str | None = None) -> list[str]:
     """Return the import argv for the model of ``planned`` on ``profile``."""
     return import_argv(planned.model, model_path(planned.model, profile),
@@ -68,9 +75,12 @@ def plan_import(planned: PlannedCell, profile: ProfileSpec, python: str | None =
 
 
 def evaluate(log_text: str, memory: MemoryLog, returncode: int | None, wall_clock_s: float | None,
-             cancelled: bool = False) -> tuple[Outcome, CellMetrics]:
+             cancelled: bool = False, plan: CellPlan | None = None) -> tuple[Outcome, CellMetrics]:
     """Return the classified outcome and metrics of one finished local attempt."""
     parsed = parse_text(log_text)
-    metrics = cell_metrics(parsed, summarize(memory), wall_clock_s)
+    cell = plan.planned.cell if plan else None
+    metrics = cell_metrics(parsed, summarize(memory), wall_clock_s, gpus=cell.gpus if cell else None,
+                           seq_length=effective_seq_length(plan) if plan else None,
+                           global_batch_size=cell.global_batch_size if cell else None)
     outcome = classify_local(returncode, log_text, parsed.reached_last_step, cancelled)
     return outcome, metrics

@@ -84,7 +84,7 @@ def _calibrations(device: str) -> dict[str, float]:
     """Return per-model memory calibration factors from the results DB (empty when none)."""
     from scaling_matrix.adapters.store import ResultsStore
     from scaling_matrix.feasibility import calibrations_from_rows
-    from scaling_matrix.paths import results_url
+    from blocks.results_db import resolve_results_url as results_url
 
     try:
         store = ResultsStore(results_url())
@@ -124,7 +124,7 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
 
 def _rows_for(run_id: str | None, last: bool) -> tuple[str, list[dict[str, Any]]]:
     from scaling_matrix.adapters.store import ResultsStore
-    from scaling_matrix.paths import results_url
+    from blocks.results_db import resolve_results_url as results_url
 
     store = ResultsStore(results_url())
     rid = store.last_run_id() if last or not run_id else run_id
@@ -176,7 +176,7 @@ def report(run_id: Annotated[str | None, typer.Option("--run", help="run id")] =
 def runs(limit: int = 20) -> None:
     """List stored runs, newest first."""
     from scaling_matrix.adapters.store import ResultsStore
-    from scaling_matrix.paths import results_url
+    from blocks.results_db import resolve_results_url as results_url
 
     for r in ResultsStore(results_url()).runs(limit):
         console.print(f"{r['run_id']}  {r['status']:<10} matrix={r['matrix']} profile={r['profile']} "
@@ -217,6 +217,11 @@ def presets() -> None:
 
 from scaling_matrix.cli_parse import parse_log  # noqa: E402
 app.command(name="parse-log")(parse_log)
+
+from scaling_matrix.cli_history import compare, history, leaderboard  # noqa: E402
+app.command(name="history")(history)
+app.command(name="leaderboard")(leaderboard)
+app.command(name="compare")(compare)
 
 if __name__ == "__main__":
     app()

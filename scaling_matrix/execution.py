@@ -82,7 +82,7 @@ def run_local_attempt(plan: CellPlan, slots: SlotPool, store: ResultsStore, atte
         slots.release(plan.planned.cell.gpus)
     log_text = read_log_text(run.stdout_path, run.stderr_path)
     outcome, metrics = evaluate(log_text, read_memory_dir(attempt_dir / "memory"), run.returncode,
-                                run.wall_clock_s, run.cancelled)
+                                run.wall_clock_s, run.cancelled, plan)
     status = "completed" if outcome.ok else ("cancelled" if run.cancelled else "failed")
     result = replace(initial_result(plan, status), failure_class=outcome.failure_class.value,
                      reason=outcome.reason, attempts=attempt, exit_code=run.returncode,

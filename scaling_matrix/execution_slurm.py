@@ -18,7 +18,7 @@ from scaling_matrix.adapters.slurm import SlurmClient
 from scaling_matrix.adapters.slurm_watch import JobWatcher
 from scaling_matrix.adapters.store import ResultsStore
 from scaling_matrix.analysis import cell_metrics
-from scaling_matrix.cells import CellPlan, job_request
+from scaling_matrix.cells import CellPlan, effective_seq_length, job_request
 from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import LaunchError, ScalingError
 from scaling_matrix.execution import checkpoint_complete, initial_result
@@ -92,7 +92,9 @@ def collect(plan: CellPlan, attempt: int, job_id: str, status: JobStatus | None,
     outcome = classify_slurm(state, status.exit_code if status else None, status.signal if status else None,
                              log_text, parsed.reached_last_step, cancelled_by_us=cancelled)
     wall = status.elapsed_s if status and status.elapsed_s else None
-    metrics = cell_metrics(parsed, summarize(read_memory_dir(directory / "memory")), wall)
+    cell = plan.planned.cell
+    metrics = cell_metrics(parsed, summarize(read_memory_dir(directory / "memory")), wall, gpus=cell.gpus,
+                           seq_length=effective_seq_length(plan), global_batch_size=cell.global_batch_size)
     klass = outcome.failure_class.value
     cell_status = "completed" if outcome.ok else "cancelled" if klass == "cancelled" else "failed"
     result = replace(initial_result(plan, cell_status), failure_class=klass, reason=outcome.reason,

@@ -98,7 +98,7 @@ def check_against_profile(planned: PlannedCell, profile: ProfileSpec) -> list[st
     if c.devices > profile.gpus_per_node:
         problems.append(f"{c.devices} GPUs per node exceeds the profile's gpus_per_node "
                         f"{profile.gpus_per_node}")
-    if c.gpus > profile.capacity_gpus:
+    if c.gpus > profile.capacity_gpus and profile.launcher == "slurm":
         problems.append(f"{c.gpus} GPUs exceeds the profile's capacity_gpus {profile.capacity_gpus}")
     return problems
 

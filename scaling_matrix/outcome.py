@@ -23,6 +23,8 @@ class FailureClass(StrEnum):
     CANCELLED = "cancelled"
     LAUNCH_FAILED = "launch_failed"
     CONFIG_ERROR = "config_error"
+    HF_AUTH = "hf_auth"
+    NO_CHECKPOINT = "no_checkpoint"
     UNKNOWN = "unknown"
 
 
@@ -42,6 +44,9 @@ _SIGNATURES: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
     (FailureClass.NODE_FAIL, re.compile(r"DUE TO NODE FAILURE")),
     (FailureClass.LAUNCH_FAILED, re.compile(r"execve\(\): .*No such file or directory|"
                                             r"command not found|FATAL:\s+could not open image")),
+    (FailureClass.HF_AUTH, re.compile(r"GatedRepoError|Cannot access gated repo|\b40[13] Client Error")),
+    (FailureClass.NO_CHECKPOINT, re.compile(r"There were no checkpoints found|"
+                                            r"Last checkpoint is unfinished and cannot be used to resume")),
     (FailureClass.CONFIG_ERROR, re.compile(r"^(?:\S+: )?Unexpected error: ", re.M)),
 )
 
@@ -64,8 +69,13 @@ class Outcome:
         return self.failure_class in TRANSIENT
 
 
+#: Only the end of a log is searched for fatal signatures (they are printed as a job dies).
+SIGNATURE_TAIL_CHARS = 256 * 1024
+
+
 def match_signature(log_text: str) -> tuple[FailureClass, str] | None:
-    """Return the first fatal log signature found in ``log_text`` and the matching line."""
+    """Return the first fatal log signature in the tail of ``log_text`` and the matching line."""
+    log_text = log_text[-SIGNATURE_TAIL_CHARS:]
     for klass, pattern in _SIGNATURES:
         m = pattern.search(log_text)
         if m:

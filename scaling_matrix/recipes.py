@@ -76,6 +76,9 @@ RECIPES: dict[str, Recipe] = {
                            lora_targets=("linear_qkv", "linear_proj"), default_ep=8),
     "tiny_llama": Recipe(name="tiny_llama", family="dense", layers=2, hidden=64, ffn_hidden=176, heads=4,
                          kv_heads=2, vocab=260, seq_length=128),
+    "tiny_mixtral": Recipe(name="tiny_mixtral", family="moe", layers=2, hidden=64, ffn_hidden=128, heads=8,
+                           kv_heads=4, vocab=260, experts=8, topk=2, seq_length=128,
+                           lora_targets=("linear_qkv", "linear_proj")),
 }
 
 

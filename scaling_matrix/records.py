@@ -28,6 +28,24 @@ class CellMetrics:
     avg_mem_mib: float | None = None
     mode_mem_mib: float | None = None
     all_peak_mem_mib: float | None = None  # max over every GPU/rank
+    # steady state (scaling_matrix.metrics: window detected automatically, not a fixed skip-N)
+    warmup_steps: int | None = None  # valid timings dropped before the steady-state window
+    steady_first_step: int | None = None
+    steady_steps: int | None = None
+    steady_median_step_time_s: float | None = None
+    p10_step_time_s: float | None = None
+    p90_step_time_s: float | None = None
+    ci95_low_step_time_s: float | None = None  # order-statistic 95% CI of the median
+    ci95_high_step_time_s: float | None = None
+    steady_mean_step_time_s: float | None = None
+    samples_per_s: float | None = None  # GBS / steady median step time
+    samples_per_s_per_gpu: float | None = None
+    tokens_per_s: float | None = None  # GBS x seq_length / steady median step time (None if seq_length unknown)
+    tokens_per_s_per_gpu: float | None = None
+    tflops_per_gpu: float | None = None  # mean over the window, when logged
+    log_span_s: float | None = None  # last - first step timestamp (formats that log them)
+    train_time_s: float | None = None  # sum of positive step times
+    gpu_hours: float | None = None  # gpus x wall clock / 3600
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Publish scaling tables and the run summary as Prefect artifacts."""
+"""Publish scaling tables, the run summary, plots and regressions as Prefect artifacts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from scaling_matrix.analysis import scaling_tables
+from scaling_matrix.history import Alert, render_alerts_markdown
 from scaling_matrix.report import render_markdown, table_title
 
 
@@ -33,3 +34,21 @@ def publish_artifacts(run_id: str, matrix: str, cells: list[dict[str, Any]]) -> 
                              description=f"Scaling summary of run {run_id}")
     keys.append(key)
     return keys
+
+
+@task(name="publish-plots", cache_policy=NO_CACHE)
+def publish_plots(run_id: str, matrix: str, markdown: str) -> str:
+    """Publish the plots markdown (PNG data URIs) of a run; return its key ``plots-<matrix>``."""
+    key = artifact_key("plots", matrix)
+    create_markdown_artifact(markdown, key=key,
+                             description=f"Speedup, memory and step-time trend plots of run {run_id}")
+    return key
+
+
+@task(name="publish-regressions", cache_policy=NO_CACHE)
+def publish_regressions(run_id: str, matrix: str, alerts: list[Alert]) -> str:
+    """Publish the regressions of a run with what changed; return its key ``regressions-<matrix>``."""
+    key = artifact_key("regressions", matrix)
+    create_markdown_artifact(render_alerts_markdown(alerts, run_id, matrix), key=key,
+                             description=f"{len(alerts)} regression(s) in run {run_id}")
+    return key

@@ -35,9 +35,8 @@ class SlotPool:
         self._cond = threading.Condition()
 
     def acquire(self, n: int, cancel: threading.Event | None = None) -> None:
-        """Block until ``n`` slots are free and take them (raises if n > capacity)."""
-        if n > self.capacity:
-            raise LaunchError(f"cell needs {n} slots but capacity is {self.capacity}")
+        """Block until ``n`` slots are free and take them; a cell larger than capacity runs alone."""
+        n = min(n, self.capacity)
         with self._cond:
             while self._free < n:
                 if cancel is not None and cancel.is_set():
@@ -46,7 +45,8 @@ class SlotPool:
             self._free -= n
 
     def release(self, n: int) -> None:
-        """Return ``n`` slots."""
+        """Return ``n`` slots (capped like :meth:`acquire`)."""
+        n = min(n, self.capacity)
         with self._cond:
             self._free = min(self.capacity, self._free + n)
             self._cond.notify_all()

@@ -1,130 +1,57 @@
-"""Results store: SQLAlchemy 2.0 ORM behind a small repository. SQLite by default.
+"""Results store: SQLAlchemy 2.0 ORM behind a small repository. SQLite by default, PostgreSQL to share.
 
-Tables: ``runs`` (one per orchestrated matrix run), ``cells`` (one row per cell per run; a failed
-or cancelled cell is a row too) and ``attempts`` (every launch attempt; also the job ledger that
-lets a resumed run re-attach instead of resubmitting).
+Tables: ``runs`` (one per orchestrated matrix run, with user, cluster and provenance), ``cells``
+(one row per cell per run; a failed or cancelled cell is a row too) and ``attempts`` (every launch
+attempt; also the job ledger that lets a resumed run re-attach instead of resubmitting).
+
+The schema is managed by alembic (``scaling_matrix/migrations``): opening a store upgrades the
+database to head once per process and URL, and refuses a database newer than this code.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text,
-                        UniqueConstraint, create_engine, select)
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
 
+from scaling_matrix.adapters.schema import AttemptRow, Base, CellRow, RunRow
+from scaling_matrix.errors import StoreError
+from scaling_matrix.migrations import head_revision, upgrade_to_head
 from scaling_matrix.records import CellResult, RunInfo
 
-SCHEMA_VERSION = 1
+#: Alembic revision the code expects; every open store is upgraded to it (or refuses to open).
+SCHEMA_VERSION = head_revision()
 
 
-class Base(DeclarativeBase):
-    """Declarative base of the results schema."""
-
-
-class RunRow(Base):
-    """One matrix run."""
-
-    __tablename__ = "runs"
-    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    matrix: Mapped[str] = mapped_column(String(200))
-    profile: Mapped[str] = mapped_column(String(100))
-    cluster: Mapped[str] = mapped_column(String(100))
-    workload: Mapped[str] = mapped_column(String(20))
-    device: Mapped[str] = mapped_column(String(20))
-    user: Mapped[str] = mapped_column(String(100))
-    git_rev: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="running")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    flow_run_id: Mapped[str | None] = mapped_column(String(64))
-    profile_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-_METRIC_FLOATS = ["first_loss", "final_loss", "last_val_loss", "step_time_s", "median_step_time_s",
-                  "mean_step_time_s", "wall_clock_s", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib",
-                  "all_peak_mem_mib"]
-
-
-class CellRow(Base):
-    """One cell of one run, with its final status and metrics."""
-
-    __tablename__ = "cells"
-    __table_args__ = (UniqueConstraint("run_id", "cell_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
-    cell_id: Mapped[str] = mapped_column(String(200))
-    model: Mapped[str] = mapped_column(String(100))
-    track: Mapped[str] = mapped_column(String(30))
-    gpus: Mapped[int] = mapped_column(Integer)
-    nodes: Mapped[int] = mapped_column(Integer)
-    tp: Mapped[int] = mapped_column(Integer)
-    pp: Mapped[int] = mapped_column(Integer)
-    cp: Mapped[int] = mapped_column(Integer)
-    ep: Mapped[int] = mapped_column(Integer)
-    sp: Mapped[bool] = mapped_column(Boolean)
-    dp: Mapped[int] = mapped_column(Integer)
-    peft: Mapped[str] = mapped_column(String(10))
-    global_batch_size: Mapped[int] = mapped_column(Integer)
-    micro_batch_size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20))
-    failure_class: Mapped[str | None] = mapped_column(String(30))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    exit_code: Mapped[int | None] = mapped_column(Integer)
-    job_id: Mapped[str | None] = mapped_column(String(64))
-    workload: Mapped[str] = mapped_column(String(20))
-    device: Mapped[str] = mapped_column(String(20))
-    cluster: Mapped[str] = mapped_column(String(100))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    cell_dir: Mapped[str | None] = mapped_column(Text)
-    command: Mapped[str | None] = mapped_column(Text)
-    config_json: Mapped[dict[str, Any]] = mapped_column(JSON)
-    steps_logged: Mapped[int] = mapped_column(Integer, default=0)
-    last_step: Mapped[int | None] = mapped_column(Integer)
-    max_steps: Mapped[int | None] = mapped_column(Integer)
-    reached_last_step: Mapped[bool] = mapped_column(Boolean, default=False)
-    first_loss: Mapped[float | None] = mapped_column(Float)
-    final_loss: Mapped[float | None] = mapped_column(Float)
-    last_val_loss: Mapped[float | None] = mapped_column(Float)
-    step_time_s: Mapped[float | None] = mapped_column(Float)
-    median_step_time_s: Mapped[float | None] = mapped_column(Float)
-    mean_step_time_s: Mapped[float | None] = mapped_column(Float)
-    wall_clock_s: Mapped[float | None] = mapped_column(Float)
-    peak_mem_mib: Mapped[float | None] = mapped_column(Float)
-    avg_mem_mib: Mapped[float | None] = mapped_column(Float)
-    mode_mem_mib: Mapped[float | None] = mapped_column(Float)
-    all_peak_mem_mib: Mapped[float | None] = mapped_column(Float)
-
-
-class AttemptRow(Base):
-    """One launch attempt of a cell (job ledger: written around each submission)."""
-
-    __tablename__ = "attempts"
-    __table_args__ = (UniqueConstraint("run_id", "cell_id", "attempt"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
-    cell_id: Mapped[str] = mapped_column(String(200))
-    attempt: Mapped[int] = mapped_column(Integer)
-    job_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="submitting")
-    failure_class: Mapped[str | None] = mapped_column(String(30))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    exit_code: Mapped[int | None] = mapped_column(Integer)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-_CELL_COLUMNS = {c.name for c in CellRow.__table__.columns} - {"id"}
+_CELL_COLUMNS = {c.name for c in CellRow.__table__.columns} - {"id", "provenance", "metrics"}
+_ENGINES: dict[str, Engine] = {}
+_READY: set[str] = set()
+_LOCK = threading.Lock()
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _engine(url: str) -> Engine:
+    """Return the process-wide engine of ``url``, its schema upgraded to head on first use."""
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = create_engine(url, pool_pre_ping=True)
+        if url not in _READY:
+            upgrade_to_head(engine)
+            _READY.add(url)
+        return engine
 
 
 class ResultsStore:
@@ -135,9 +62,12 @@ class ResultsStore:
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine = create_engine(url, future=True)
-        Base.metadata.create_all(self.engine)
+        self.engine = _engine(url)
+        self.schema_version = SCHEMA_VERSION
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"ResultsStore({make_url(self.url)!s})"  # str() of a URL masks the password
 
     def session(self) -> Session:
         """Return a new session (use as a context manager)."""
@@ -151,7 +81,23 @@ class ResultsStore:
                 s.add(RunRow(run_id=info.run_id, matrix=info.matrix, profile=p.name,
                              cluster=p.cluster, workload=p.workload, device=p.device,
                              user=info.user, git_rev=info.git_rev, created_at=info.created_at,
-                             profile_json=json.loads(p.model_dump_json())))
+                             profile_json=json.loads(p.model_dump_json()),
+                             provenance=_profile_provenance(info)))
+
+    def set_provenance(self, run_id: str, fields: Mapping[str, Any],
+                       cell_id: str | None = None) -> None:
+        """Merge ``fields`` (None values dropped) into the provenance of a run or one of its cells."""
+        with self.session() as s, s.begin():
+            row: RunRow | CellRow | None
+            if cell_id is None:
+                row = s.get(RunRow, run_id)
+            else:
+                row = s.scalar(select(CellRow).where(CellRow.run_id == run_id, CellRow.cell_id == cell_id))
+            if row is None:
+                raise StoreError(f"no run {run_id}" + (f" cell {cell_id}" if cell_id else ""))
+            merged = dict(row.provenance or {})
+            merged.update({k: v for k, v in fields.items() if v is not None})
+            row.provenance = merged
 
     def finish_run(self, run_id: str, status: str, flow_run_id: str | None = None) -> None:
         """Mark a run finished with ``status``."""
@@ -162,11 +108,12 @@ class ResultsStore:
                 row.flow_run_id = flow_run_id or row.flow_run_id
 
     def save_cell(self, result: CellResult) -> None:
-        """Insert or update the row of one cell result."""
-        values = {k: v for k, v in result.flat().items() if k in _CELL_COLUMNS}
+        """Insert or update the row of one cell result (NaN/inf metrics are stored as NULL everywhere)."""
+        values = {k: _finite(v) for k, v in result.flat().items() if k in _CELL_COLUMNS}
         values.update(started_at=result.started_at, finished_at=result.finished_at,
                       cell_dir=result.cell_dir, command=result.command,
-                      config_json=json.loads(result.cell.model_dump_json()))
+                      config_json=json.loads(result.cell.model_dump_json()),
+                      metrics={k: _finite(v) for k, v in asdict(result.metrics).items()})
         with self.session() as s, s.begin():
             row = s.scalar(select(CellRow).where(CellRow.run_id == result.run_id,
                                                  CellRow.cell_id == result.cell.key))
@@ -218,9 +165,87 @@ class ResultsStore:
             q = select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)
             return [_as_dict(r) for r in s.scalars(q)]
 
+    def history(self, cell_ids: Iterable[str] | None = None, *, cluster: str | None = None,
+                until: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Return completed cell rows joined with their run, oldest run first.
+
+        Each row is a cell dict plus ``created_at`` (the run's), ``user``, ``git_rev``, ``matrix``
+        and ``provenance`` (run provenance, git_rev, user and cluster, overlaid by the cell's).
+
+        Args:
+            cell_ids: only these cells (default: every cell).
+            cluster: only cells measured on this cluster.
+            until: only runs created at or before this time.
+            limit: keep only the newest ``limit`` rows (per query, before ordering oldest first).
+        """
+        q = (select(CellRow, RunRow).join(RunRow, CellRow.run_id == RunRow.run_id)
+             .where(CellRow.status == "completed"))
+        if cell_ids is not None:
+            q = q.where(CellRow.cell_id.in_(sorted(set(cell_ids))))
+        if cluster is not None:
+            q = q.where(CellRow.cluster == cluster)
+        if until is not None:
+            q = q.where(RunRow.created_at <= until)
+        q = q.order_by(RunRow.created_at.desc(), CellRow.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        with self.session() as s:
+            rows = [_history_row(cell, run) for cell, run in s.execute(q).all()]
+        return rows[::-1]
+
+    def close(self) -> None:
+        """Close this store's pooled connections (see :meth:`release`)."""
+        ResultsStore.release(self.url)
+
+    @staticmethod
+    def release(url: str) -> None:
+        """Dispose of the process-wide engine of ``url``; the next store re-opens (and re-checks) it."""
+        with _LOCK:
+            engine = _ENGINES.pop(url, None)
+            _READY.discard(url)
+        if engine is not None:
+            engine.dispose()
+
+
+def _profile_provenance(info: RunInfo) -> dict[str, Any]:
+    """Return the provenance known when a run starts: profile facts and the project revision."""
+    p = info.profile
+    facts = {"git_rev": info.git_rev, "cluster": p.cluster, "user": info.user,
+             "container_runtime": p.container.runtime if p.container.runtime != "none" else None,
+             "container_image": p.container.image,
+             "partition": p.slurm.partition if p.slurm else None}
+    return {k: v for k, v in facts.items() if v is not None}
+
+
+def _history_row(cell: CellRow, run: RunRow) -> dict[str, Any]:
+    row = _as_dict(cell)
+    provenance = {"git_rev": run.git_rev, "cluster": run.cluster, "user": run.user}
+    provenance.update(run.provenance or {})
+    provenance.update(cell.provenance or {})
+    row.update(created_at=_utc(run.created_at), user=run.user, git_rev=run.git_rev,
+               matrix=run.matrix, provenance={k: v for k, v in provenance.items() if v is not None})
+    return row
+
+
+def _utc(value: Any) -> Any:
+    """Return datetimes timezone-aware in UTC (SQLite hands back naive ones); others unchanged."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _finite(value: Any) -> Any:
+    """Return ``value`` with NaN/inf floats as None (PostgreSQL JSON has no NaN)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
 
 def _as_dict(row: Base) -> dict[str, Any]:
-    return {c.name: getattr(row, c.name) for c in row.__table__.columns}
+    """Return a row as a dict; a cell's ``metrics`` JSON is flattened in (columns win)."""
+    out = {c.name: _utc(getattr(row, c.name)) for c in row.__table__.columns}
+    extra = out.pop("metrics", None) if isinstance(row, CellRow) else None
+    for key, value in (extra or {}).items():
+        out.setdefault(key, value)
+    return out
 
 
 __all__ = ["AttemptRow", "CellRow", "ResultsStore", "RunRow", "SCHEMA_VERSION"]

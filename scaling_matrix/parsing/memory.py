@@ -8,6 +8,7 @@ Avg = mean, Mode = most frequent value (smallest on ties).
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,31 +45,63 @@ def _mib(text: str) -> float | None:
         if text.endswith(unit):
             text = text[: -len(unit)]
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
+
+
+#: column name prefix -> field, for headers in any order (the READMEs' query adds utilization.gpu)
+COLUMNS = {"index": "index", "name": "name", "memory.used": "used", "memory.total": "total"}
+_DEFAULT_LAYOUT = {"index": 1, "name": 2, "used": 3, "total": 4}
+
+
+def column_layout(header: list[str]) -> dict[str, int]:
+    """Return field -> column index for a CSV header row (the workshop layout for missing names)."""
+    layout = dict(_DEFAULT_LAYOUT)
+    named = {}
+    for i, cell in enumerate(header):
+        key = cell.strip().lower().split(" [")[0]
+        if key in COLUMNS:
+            named[COLUMNS[key]] = i
+    if "used" in named:
+        layout = {k: named.get(k, -1) for k in _DEFAULT_LAYOUT}
+    return layout
+
+
+def _cell(row: list[str], i: int) -> str:
+    return row[i] if 0 <= i < len(row) else ""
 
 
 def parse_memory_rows(lines: Iterable[str], into: MemoryLog | None = None) -> MemoryLog:
-    """Return ``into`` (or a new log) with the samples of one CSV's lines added."""
+    """Return ``into`` (or a new log) with the samples of one CSV's lines added.
+
+    The header row (``timestamp, ...``), when present, decides the columns, so both the scripts'
+    ``timestamp,index,name,memory.used,memory.total`` and the READMEs'
+    ``timestamp,index,utilization.gpu,memory.used,memory.total`` queries work, with or without units.
+    """
     log = into or MemoryLog()
+    layout = dict(_DEFAULT_LAYOUT)
     for lineno, row in enumerate(csv.reader(lines), 1):
-        if not row or row[0].strip().lower() == "timestamp":
+        if not row:
             continue
-        if len(row) < 5:
-            log.problems.append(f"row {lineno}: expected 5 columns, got {len(row)}")
+        if row[0].strip().lower() == "timestamp":
+            layout = column_layout(row)
+            continue
+        if len(row) <= max(layout["index"], layout["used"]):
+            log.problems.append(f"row {lineno}: expected {max(layout.values()) + 1} columns, got {len(row)}")
             continue
         try:
-            index = int(row[1].strip())
+            index = int(_cell(row, layout["index"]).strip())
         except ValueError:
-            log.problems.append(f"row {lineno}: bad index {row[1]!r}")
+            log.problems.append(f"row {lineno}: bad index {_cell(row, layout['index'])!r}")
             continue
-        used, total = _mib(row[3]), _mib(row[4])
+        used, total = _mib(_cell(row, layout["used"])), _mib(_cell(row, layout["total"]))
         if used is None:
-            log.problems.append(f"row {lineno}: bad memory.used {row[3]!r}")
+            log.problems.append(f"row {lineno}: bad memory.used {_cell(row, layout['used'])!r}")
             continue
         log.used.setdefault(index, []).append(used)
-        log.names.setdefault(index, row[2].strip())
+        log.names.setdefault(index, _cell(row, layout["name"]).strip())
         if total is not None:
             log.totals[index] = total
     return log

@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scaling_matrix.tiny.layout import check_batch_divisible
+
 PeftName = Literal["lora", "none"]
+__all__ = ["FinetuneArgs", "GrammarError", "ImportArgs", "check_batch_divisible", "parse_finetune", "parse_import"]
 
 
 class GrammarError(ValueError):
@@ -63,6 +66,10 @@ class FinetuneArgs(BaseModel):
     peft_dim: int | None = Field(None, ge=1)
     peft_alpha: int | None = Field(None, ge=1)
     peft_target_modules: list[str] | None = None
+    tensor_model_parallel_size: int = Field(1, ge=1)
+    expert_model_parallel_size: int = Field(1, ge=1)
+    expert_tensor_parallel_size: int | None = Field(None, ge=1)
+    sequence_parallel: bool = False
 
     @property
     def effective_peft(self) -> PeftName:
@@ -94,18 +101,16 @@ FINETUNE_KEYS: dict[str, str] = {
     "peft.alpha": "peft_alpha",
     "peft.target_modules": "peft_target_modules",
 }
-# Model-parallel keys: accepted only at their "off" value until the tiny engine implements them.
+# Model-parallel keys the tiny engine implements (dotted key -> field); None means the default.
+STRATEGY_KEYS: dict[str, str] = {
+    f"trainer.strategy.{k}": k
+    for k in ("tensor_model_parallel_size", "expert_model_parallel_size", "expert_tensor_parallel_size",
+              "sequence_parallel")
+}
+# Model-parallel keys accepted only at their "off" value (1, None, False): no pipeline or context parallelism.
 PARALLEL_KEYS: frozenset[str] = frozenset(
     "trainer.strategy." + k
-    for k in (
-        "tensor_model_parallel_size",
-        "pipeline_model_parallel_size",
-        "virtual_pipeline_model_parallel_size",
-        "context_parallel_size",
-        "expert_model_parallel_size",
-        "expert_tensor_parallel_size",
-        "sequence_parallel",
-    )
+    for k in ("pipeline_model_parallel_size", "virtual_pipeline_model_parallel_size", "context_parallel_size")
 )
 IMPORT_KEYS: dict[str, str] = {"model": "factory", "source": "source", "output_path": "output_path",
                                "overwrite": "overwrite"}
@@ -172,11 +177,12 @@ def check_parallel(key: str, value: Any, raw: str) -> None:
         raw: Value text as written, for the message.
 
     Raises:
-        GrammarError: Any other value (``... is not supported by the tiny engine yet``).
+        GrammarError: Any other value (``... is not supported by the tiny engine yet (<kind> parallelism)``).
     """
     if value is None or value is False or (type(value) is int and value == 1):
         return
-    raise GrammarError(f"{key}={raw} is not supported by the tiny engine yet")
+    what = key.rsplit(".", 1)[-1].removesuffix("_parallel_size").removesuffix("_model").replace("_", " ")
+    raise GrammarError(f"{key}={raw} is not supported by the tiny engine yet ({what} parallelism)")
 
 
 def _split_flags(argv: list[str], flags_with_value: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
@@ -252,12 +258,15 @@ def parse_finetune(argv: list[str]) -> FinetuneArgs:
         raise GrammarError("--factory is required (e.g. --factory tiny_llama)")
     name, factory_kwargs = parse_factory(flags.pop("factory"))
     data: dict[str, Any] = {"factory": name, **factory_kwargs, **flags}
-    keys = {**FINETUNE_KEYS, "--factory": "factory"}
+    keys = {**FINETUNE_KEYS, **STRATEGY_KEYS, "--factory": "factory"}
     for tok in pairs:
         key, _, raw = tok.partition("=")
         value = parse_value(raw)
         if key in PARALLEL_KEYS:
             check_parallel(key, value, raw)
+        elif key in STRATEGY_KEYS:
+            if value is not None:
+                data[STRATEGY_KEYS[key]] = value
         elif key in FINETUNE_KEYS:
             data[FINETUNE_KEYS[key]] = _coerce(FINETUNE_KEYS[key], value)
         else:
@@ -276,21 +285,3 @@ def _coerce(field: str, value: Any) -> Any:
     if field == "peft_target_modules" and isinstance(value, list):
         return [str(v) for v in value]
     return value
-
-
-def check_batch_divisible(global_batch_size: int, micro_batch_size: int, data_parallel_size: int) -> None:
-    """Returns None when Megatron's micro-batch calculator accepts the batch sizes.
-
-    Args:
-        global_batch_size: ``data.global_batch_size``.
-        micro_batch_size: ``data.micro_batch_size``.
-        data_parallel_size: DP size (the world size for the tiny engine).
-
-    Raises:
-        AssertionError: With Megatron-Core's message text.
-    """
-    if global_batch_size % (micro_batch_size * data_parallel_size) != 0:
-        raise AssertionError(
-            f"global batch size ({global_batch_size}) is not divisible by micro batch size ({micro_batch_size})"
-            f" times data parallel size ({data_parallel_size})"
-        )

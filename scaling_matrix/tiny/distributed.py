@@ -139,6 +139,22 @@ def all_reduce_sum(values: list[float]) -> list[float]:
     return buf.tolist()
 
 
+def all_reduce_max(value: float) -> float:
+    """Returns the largest ``value`` over all ranks (unchanged for a single process).
+
+    Args:
+        value: This rank's number.
+    """
+    if not is_distributed():
+        return value
+    import torch
+    import torch.distributed as dist
+
+    buf = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(buf, op=dist.ReduceOp.MAX)
+    return float(buf[0])
+
+
 def average_gradients(params: Iterable[Any]) -> None:
     """Returns None after replacing each gradient with its mean over ranks (one flat all-reduce).
 

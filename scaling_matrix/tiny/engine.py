@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,44 @@ from scaling_matrix.tiny.factories import FactorySpec, resolve_targets
 GRAD_CLIP = 1.0
 ADAM_BETAS = (0.9, 0.98)
 WEIGHT_DECAY = 0.01
+PAD_EXAMPLE = QAExample("pad", "", "", "")  # forward-only filler keeping expert-parallel ranks in step
+
+
+class GradientReducer(Protocol):
+    """How a step's gradients and numbers are combined over ranks (data parallel, or a model-parallel layout)."""
+
+    def reduce_gradients(self, params: Sequence[Any]) -> None:
+        """Returns None after the gradients of ``params`` are reduced over the ranks that share them."""
+
+    def clip_gradients(self, params: Sequence[Any], max_norm: float) -> float:
+        """Returns the global gradient norm after clipping the gradients to ``max_norm``."""
+
+    def mean_loss(self, value: float) -> float:
+        """Returns ``value`` averaged over the data-parallel ranks."""
+
+    def sum_over_dp(self, values: list[float]) -> list[float]:
+        """Returns ``values`` summed element-wise over the data-parallel ranks."""
+
+
+class DataParallelReducer:
+    """Plain data parallelism over all ranks: gradient mean, ``clip_grad_norm_``, loss mean over the world."""
+
+    def reduce_gradients(self, params: Sequence[Any]) -> None:
+        """Returns None after replacing each gradient by its mean over all ranks."""
+        distributed.average_gradients(params)
+
+    def clip_gradients(self, params: Sequence[Any], max_norm: float) -> float:
+        """Returns the gradient norm before ``torch.nn.utils.clip_grad_norm_`` clipped it."""
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+
+    def mean_loss(self, value: float) -> float:
+        """Returns ``value`` averaged over all ranks."""
+        summed, ranks = distributed.all_reduce_sum([value, 1.0])
+        return summed / ranks
+
+    def sum_over_dp(self, values: list[float]) -> list[float]:
+        """Returns ``values`` summed over all ranks."""
+        return distributed.all_reduce_sum(values)
 
 
 @dataclass(frozen=True)
@@ -122,16 +160,18 @@ def micro_batch_loss(model: Any, input_ids: torch.Tensor, labels: torch.Tensor) 
 
 
 def train_step(model: Any, optimizer: torch.optim.Optimizer, examples: Sequence[QAExample],
-               micro_batch_size: int, seq_length: int) -> float:
+               micro_batch_size: int, seq_length: int, reducer: GradientReducer | None = None) -> float:
     """Returns ``reduced_train_loss`` after one optimizer step over this rank's share of a global batch.
 
     Args:
         model: Model in train mode.
         optimizer: Optimizer with the step's learning rate already set.
-        examples: This rank's examples of the global batch.
+        examples: This rank's (data-parallel rank's) examples of the global batch.
         micro_batch_size: ``data.micro_batch_size``.
         seq_length: ``data.seq_length``.
+        reducer: Gradient reduction over ranks (default :class:`DataParallelReducer`).
     """
+    reducer = reducer or DataParallelReducer()
     optimizer.zero_grad(set_to_none=True)
     micro = chunk(examples, micro_batch_size)
     total = 0.0
@@ -141,16 +181,15 @@ def train_step(model: Any, optimizer: torch.optim.Optimizer, examples: Sequence[
         (loss / len(micro)).backward()
         total += loss.item()
     params = [p for p in model.parameters() if p.requires_grad]
-    distributed.average_gradients(params)
-    torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
+    reducer.reduce_gradients(params)
+    reducer.clip_gradients(params, GRAD_CLIP)
     optimizer.step()
-    local_mean = total / len(micro)
-    summed, ranks = distributed.all_reduce_sum([local_mean, 1.0])
-    return summed / ranks
+    return reducer.mean_loss(total / len(micro))
 
 
 @torch.no_grad()
-def example_losses(model: Any, examples: Sequence[QAExample], seq_length: int, batch_size: int) -> list[float]:
+def example_losses(model: Any, examples: Sequence[QAExample], seq_length: int, batch_size: int,
+                   min_batches: int = 0) -> list[float]:
     """Returns each example's mean answer-token loss (model evaluated in eval mode, state restored).
 
     Args:
@@ -158,29 +197,37 @@ def example_losses(model: Any, examples: Sequence[QAExample], seq_length: int, b
         examples: Questions.
         seq_length: ``data.seq_length``.
         batch_size: Examples per forward pass.
+        min_batches: Forward passes to make at least (padding with a discarded filler batch), so that
+            expert-parallel ranks, whose forwards exchange tokens, stay in step.
     """
     was_training = model.training
     model.eval()
     out: list[float] = []
-    for part in chunk(examples, batch_size):
+    parts = chunk(examples, batch_size)
+    for part in parts:
         ids, labels = encode_batch(part, seq_length)
         losses, mask = token_losses(model, ids, labels)
         out.extend(((losses * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).tolist())
+    for _ in range(min_batches - len(parts)):
+        token_losses(model, *encode_batch([PAD_EXAMPLE], seq_length))
     model.train(was_training)
     return out
 
 
-def validation_loss(model: Any, examples: Sequence[QAExample], seq_length: int, batch_size: int) -> float:
-    """Returns the mean per-example loss over all ranks' ``examples`` (NaN when there are none).
+def validation_loss(model: Any, examples: Sequence[QAExample], seq_length: int, batch_size: int,
+                    reducer: GradientReducer | None = None, min_batches: int = 0) -> float:
+    """Returns the mean per-example loss over all data-parallel ranks' ``examples`` (NaN when there are none).
 
     Args:
         model: Causal LM.
         examples: This rank's validation examples.
         seq_length: ``data.seq_length``.
         batch_size: Examples per forward pass.
+        reducer: Sums over the data-parallel ranks (default :class:`DataParallelReducer`).
+        min_batches: See :func:`example_losses`.
     """
-    losses = example_losses(model, examples, seq_length, batch_size)
-    total, count = distributed.all_reduce_sum([sum(losses), float(len(losses))])
+    losses = example_losses(model, examples, seq_length, batch_size, min_batches)
+    total, count = (reducer or DataParallelReducer()).sum_over_dp([sum(losses), float(len(losses))])
     return total / count if count else float("nan")
 
 

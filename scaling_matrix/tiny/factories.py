@@ -2,9 +2,16 @@
 
 A factory fixes the architecture (Hugging Face ``model_type`` plus config kwargs) and the recipe defaults that
 NeMo's recipes carry (LoRA targets, dim, alpha, learning rates). The model is always built through
-``AutoConfig.for_model(model_type, **config)`` and loaded through ``AutoModelForCausalLM``, so a Mixture-of-Experts
-factory (``tiny_mixtral``, ``model_type="mixtral"``) only needs a new :class:`FactorySpec` entry with its own
-``target_aliases`` (NeMo's ``linear_fc1``/``linear_fc2`` name expert projections there).
+``AutoConfig.for_model(model_type, **config)`` and loaded through ``AutoModelForCausalLM``.
+
+* ``tiny_llama``: dense Llama architecture (2 layers, hidden 64, 4 heads / 2 KV heads); LoRA by default on all
+  attention and MLP projections (NeMo's llama31_8b recipe). Tensor parallelism up to 2 (KV heads).
+* ``tiny_mixtral``: Mixtral architecture (2 layers, hidden 64, 8 heads / 4 KV heads, 8 experts of FFN 128, top-2
+  routing, no router jitter, no auxiliary load-balancing loss); LoRA by default on ``linear_qkv`` and
+  ``linear_proj`` only (the targets of NeMo's mixtral_8x7b recipe), dim 8 and alpha 16 like ``tiny_llama``
+  (the recipe's 32/32 learns too slowly at this size). Expert
+  projections are fused 3-D parameters in transformers 5, so LoRA cannot target them (``linear_fc1``/
+  ``linear_fc2`` are rejected). Tensor parallelism up to 4, expert parallelism 1, 2, 4 or 8.
 """
 
 from __future__ import annotations
@@ -55,6 +62,11 @@ class FactorySpec:
     target_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: LLAMA_TARGET_ALIASES)
     is_moe: bool = False
 
+    @property
+    def num_experts(self) -> int:
+        """Returns the experts per MoE layer (0 for a dense model)."""
+        return int(self.config.get("num_local_experts", 0)) if self.is_moe else 0
+
 
 _SPECIAL_IDS = {
     "vocab_size": tokenizer.VOCAB_SIZE,
@@ -83,7 +95,44 @@ TINY_LLAMA = FactorySpec(
     lora_target_modules=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
 )
 
-FACTORIES: Mapping[str, FactorySpec] = MappingProxyType({TINY_LLAMA.name: TINY_LLAMA})
+# Mixtral: expert projections are fused 3-D parameters (not nn.Linear), so only attention names translate.
+MIXTRAL_TARGET_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"linear_qkv": ("q_proj", "k_proj", "v_proj"), "linear_proj": ("o_proj",)}
+)
+UNSUPPORTED_TARGETS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"mixtral": frozenset({"linear_fc1", "linear_fc2", "gate_up_proj", "down_proj", "gate_proj", "up_proj",
+                           "experts", "gate"})}
+)
+
+TINY_MIXTRAL = FactorySpec(
+    name="tiny_mixtral",
+    model_type="mixtral",
+    config=MappingProxyType(
+        {
+            **_SPECIAL_IDS,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 4,
+            "num_local_experts": 8,
+            "num_experts_per_tok": 2,
+            "max_position_embeddings": 2048,
+            "rms_norm_eps": 1e-5,
+            "initializer_range": 0.125,
+            "tie_word_embeddings": False,
+            "sliding_window": None,
+            "router_jitter_noise": 0.0,
+            "output_router_logits": False,
+            "router_aux_loss_coef": 0.0,
+        }
+    ),
+    lora_target_modules=("q_proj", "k_proj", "v_proj", "o_proj"),
+    target_aliases=MIXTRAL_TARGET_ALIASES,
+    is_moe=True,
+)
+
+FACTORIES: Mapping[str, FactorySpec] = MappingProxyType({f.name: f for f in (TINY_LLAMA, TINY_MIXTRAL)})
 
 
 def get_factory(name: str) -> FactorySpec:
@@ -108,11 +157,17 @@ def resolve_targets(spec: FactorySpec, targets: list[str] | None) -> list[str]:
     Args:
         spec: The factory.
         targets: Requested targets (NeMo or Hugging Face names); None for the factory default.
+
+    Raises:
+        ValueError: A target the architecture cannot carry LoRA on (Mixtral expert projections).
     """
     if not targets:
         return list(spec.lora_target_modules)
     out: list[str] = []
     for name in targets:
+        if name in UNSUPPORTED_TARGETS.get(spec.model_type, frozenset()):
+            raise ValueError(f"LoRA target '{name}' is not supported for factory '{spec.name}' (expert "
+                             "projections are fused 3-D parameters); use linear_qkv and/or linear_proj")
         for hf_name in spec.target_aliases.get(name, (name,)):
             if hf_name not in out:
                 out.append(hf_name)

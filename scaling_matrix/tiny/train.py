@@ -1,7 +1,10 @@
-"""``llm finetune`` for the tiny engine: a real data-parallel (gloo) fine-tune printing NeMo's log lines.
+"""``llm finetune`` for the tiny engine: a real data-, tensor-, sequence- and expert-parallel (gloo) fine-tune
+printing NeMo's log lines.
 
 Outputs under the log dir: ``checkpoints/last/`` (PEFT adapter via ``save_pretrained``, or the full model for
-``peft=none``), ``tiny_summary.json``, ``memory/memory_rank<r>.csv``. Progress lines are printed by global rank 0.
+``peft=none``; model-parallel shards are gathered into the full tensors first), ``tiny_summary.json`` (see
+:mod:`scaling_matrix.tiny.summary`), ``memory/memory_rank<r>.csv``. Progress lines are printed by global rank 0.
+Data are sharded by data-parallel rank: the TP ranks of one DP replica see the same micro-batches.
 """
 
 from __future__ import annotations
@@ -16,16 +19,17 @@ from typing import Any
 
 import torch
 
-from scaling_matrix.tiny import data, distributed, engine
+from scaling_matrix.tiny import data, distributed, engine, parallel
 from scaling_matrix.tiny.checkpoint import load_base_model
 from scaling_matrix.tiny.cli_grammar import FinetuneArgs
+from scaling_matrix.tiny.comm import ParallelGroups, build_groups
 from scaling_matrix.tiny.factories import get_factory
 from scaling_matrix.tiny.memory import MemorySampler, memory_settings
-from scaling_matrix.tiny.preflight import preflight
+from scaling_matrix.tiny.preflight import layout_for, preflight
 from scaling_matrix.tiny.progress import format_fit_stopped, format_nemo_log, format_progress_line, lr_at_step
+from scaling_matrix.tiny.summary import SUMMARY_FILE, build_summary
 
 SEED = 1234
-SUMMARY_FILE = "tiny_summary.json"
 RULE = "-" * 100
 VAL_BATCH_SIZE = 16  # examples per validation forward; the loss is per example, so batching does not change it
 
@@ -42,6 +46,10 @@ class Run:
         """
         self.args = args
         self.dist = dist_env
+        self.layout = layout_for(args, dist_env.world_size)
+        self.dp_rank = self.layout.coords(dist_env.rank)["dp"]
+        self.groups: ParallelGroups | None = None
+        self.reducer: engine.GradientReducer = engine.DataParallelReducer()
         self.spec = get_factory(args.factory)
         self.peft = engine.peft_choice(self.spec, args.effective_peft, args.peft_dim,
                                        args.peft_alpha, args.peft_target_modules)
@@ -120,28 +128,45 @@ def run_finetune(args: FinetuneArgs, env: Mapping[str, str]) -> int:
 
 def _fit(run: Run, log_dir: Path, env: Mapping[str, str]) -> None:
     """Returns None after training, validation, checkpoint and summary (the body of ``Trainer.fit``)."""
-    args, rank, world = run.args, run.dist.rank, run.dist.world_size
+    args, rank, layout = run.args, run.dist.rank, run.layout
     paths = data.ensure_dataset(data.dataset_dir(log_dir, env))
     train_set = data.load_examples(paths["training"])
     val_all = data.load_examples(paths["validation"])
     val_idx = data.validation_indices(len(val_all), args.global_batch_size, args.limit_val_batches)
-    val_mine = [val_all[i] for i in val_idx[rank::world]]
-    torch.manual_seed(SEED)
-    model = engine.apply_peft(load_base_model(args.restore_path, args.factory), run.peft, SEED)
-    distributed.broadcast_parameters([p for p in model.parameters() if p.requires_grad])
-    trainable, total = engine.count_parameters(model)
-    run.say(format_nemo_log(f"Trainable params: {trainable} || all params: {total} || "
-                            f"trainable%: {100.0 * trainable / total:.4f} (peft={run.peft.kind})"))
+    val_mine = [val_all[i] for i in val_idx[run.dp_rank :: layout.dp]]
+    model, full_counts = _build_model(run)
+    run.say(format_nemo_log(f"Trainable params: {full_counts['trainable']} || all params: {full_counts['total']} || "
+                            f"trainable%: {100.0 * full_counts['trainable'] / full_counts['total']:.4f} "
+                            f"(peft={run.peft.kind})"))
+    per_rank = parallel.counts_per_rank(model)
     optimizer = engine.make_optimizer(model, run.max_lr)
     model.train()
     losses, timings = _train_loop(run, model, optimizer, train_set, val_mine)
+    ckpt = _save_checkpoint(run, model, log_dir)
     if rank == 0:
-        ckpt = _save_checkpoint(model, log_dir)
         run.say(format_nemo_log(f"Saved last checkpoint to {ckpt}"))
-        summary = _summary(run, (trainable, total), losses, timings, len(val_idx), ckpt)
+        summary = build_summary(run, full_counts, per_rank, losses, timings, len(val_idx), ckpt, SEED)
         (log_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     distributed.barrier()
     run.say(format_fit_stopped(args.max_steps))
+
+
+def _build_model(run: Run) -> tuple[Any, dict[str, int]]:
+    """Returns ``(model to train, full-model parameter counts)``; the model is sharded for a model-parallel layout.
+
+    LoRA is applied to the full model on every rank (same seed, then rank 0's values broadcast) before sharding,
+    so every layout starts from the 1-rank run's exact weights.
+    """
+    torch.manual_seed(SEED)
+    model = engine.apply_peft(load_base_model(run.args.restore_path, run.args.factory), run.peft, SEED)
+    distributed.broadcast_parameters([p for p in model.parameters() if p.requires_grad])
+    full_counts = parallel.local_counts(model)
+    if run.layout.model_parallel:
+        run.groups = build_groups(run.layout, run.dist.rank)
+        model = parallel.parallelize(model, run.spec, run.groups)
+        run.reducer = parallel.ModelParallelReducer(run.groups)
+        run.say(format_nemo_log(f"Model parallel layout: {run.layout.describe()}"))
+    return model, full_counts
 
 
 def _train_loop(run: Run, model: Any, optimizer: torch.optim.Optimizer, train_set: list[data.QAExample],
@@ -151,12 +176,12 @@ def _train_loop(run: Run, model: Any, optimizer: torch.optim.Optimizer, train_se
     window: list[tuple[float, float, float]] = []
     for step in range(args.max_steps):
         epoch, iteration, batch = data.global_batch(step, len(train_set), args.global_batch_size, SEED)
-        mine = [train_set[i] for i in data.rank_shard(batch, run.dist.rank, run.dist.world_size)]
+        mine = [train_set[i] for i in data.rank_shard(batch, run.dp_rank, run.layout.dp)]
         lr = run.lr(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
-        loss = engine.train_step(model, optimizer, mine, args.micro_batch_size, args.seq_length)
+        loss = engine.train_step(model, optimizer, mine, args.micro_batch_size, args.seq_length, run.reducer)
         timings.append(time.perf_counter() - start)
         window.append((lr, loss, timings[-1]))
         losses.append(loss)
@@ -185,34 +210,28 @@ def _validate(run: Run, model: Any, val_mine: list[data.QAExample]) -> None:
     count = distributed.all_reduce_sum([float(len(val_mine))])[0]
     if count == 0:
         return
-    run.val_loss = engine.validation_loss(model, val_mine, run.args.seq_length, VAL_BATCH_SIZE)
     batches = -(-len(val_mine) // VAL_BATCH_SIZE)
+    most = int(distributed.all_reduce_max(float(batches))) if run.layout.ep > 1 else 0
+    run.val_loss = engine.validation_loss(model, val_mine, run.args.seq_length, VAL_BATCH_SIZE, run.reducer, most)
     run.say(f"Validation: iteration {batches}/{batches}")
 
 
-def _save_checkpoint(model: Any, log_dir: Path) -> Path:
-    """Returns ``<log_dir>/checkpoints/last`` after ``save_pretrained`` (adapter or full model)."""
+def _save_checkpoint(run: Run, model: Any, log_dir: Path) -> Path:
+    """Returns ``<log_dir>/checkpoints/last`` after ``save_pretrained`` (adapter or full model) on rank 0.
+
+    A model-parallel run first gathers the full tensors (a collective on every rank) and saves them through a fresh
+    unsharded copy, so the checkpoint is the same format as a 1-rank run's.
+    """
     out = log_dir / "checkpoints" / "last"
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    if run.groups is None:
+        if run.dist.rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            model.save_pretrained(out)
+        return out
+    state = parallel.full_state(model, run.groups, trainable_only=run.peft.kind == "lora")
+    if run.dist.rank == 0:
+        fresh = engine.apply_peft(load_base_model(run.args.restore_path, run.args.factory), run.peft, SEED)
+        parallel.load_full_state(fresh, state)
+        out.mkdir(parents=True, exist_ok=True)
+        fresh.save_pretrained(out)
     return out
-
-
-def _summary(run: Run, params: tuple[int, int], losses: list[float], timings: list[float], n_val: int,
-             ckpt: Path) -> dict[str, Any]:
-    """Returns the ``tiny_summary.json`` content (``params`` = trainable, total)."""
-    a = run.args
-    steady = timings[1:] or timings
-    return {
-        "workload": "tiny", "device": "cpu", "factory": a.factory, "peft": run.peft.kind,
-        "peft_scheme": a.peft_scheme, "lora_dim": run.peft.dim if run.peft.kind == "lora" else None,
-        "lora_alpha": run.peft.alpha if run.peft.kind == "lora" else None,
-        "lora_target_modules": list(run.peft.targets), "world_size": run.dist.world_size,
-        "devices": a.devices, "num_nodes": a.num_nodes, "trainable_params": params[0], "total_params": params[1],
-        "max_steps": a.max_steps, "global_batch_size": a.global_batch_size, "micro_batch_size": a.micro_batch_size,
-        "seq_length": a.seq_length, "lr": run.max_lr, "min_lr": a.min_lr, "warmup_steps": a.warmup_steps,
-        "first_train_loss": losses[0], "last_train_loss": losses[-1], "final_val_loss": run.val_loss,
-        "val_examples": n_val, "train_step_timing_mean_s": sum(steady) / len(steady),
-        "train_time_s": sum(timings), "seed": SEED, "torch_version": torch.__version__,
-        "restore_path": str(Path(a.restore_path).absolute()), "checkpoint": str(ckpt),
-    }

@@ -88,5 +88,11 @@ def test_slot_pool_blocks_until_free() -> None:
     assert not got.wait(0.3)
     pool.release(2)
     assert got.wait(2)
-    with pytest.raises(LaunchError):
-        pool.acquire(3)
+    pool.release(1)  # the waiter's slot
+    pool.acquire(3)  # larger than capacity: runs alone, taking every slot
+    got.clear()
+    t2 = threading.Thread(target=lambda: (pool.acquire(1), got.set()))
+    t2.start()
+    assert not got.wait(0.3)
+    pool.release(3)
+    assert got.wait(2)

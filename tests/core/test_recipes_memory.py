@@ -50,6 +50,9 @@ def test_profile_limits_name_the_rule() -> None:
     assert any("gpus_per_node" not in p and "capacity" in p
                for p in check_against_profile(_with(LLAMA, gpus=16, nodes=2),
                                               IBEX.model_copy(update={"capacity_gpus": 8})))
+    local = load_profile("local")  # locally, a cell above capacity runs alone instead
+    assert check_against_profile(_with(LLAMA, gpus=4), local.model_copy(update={"workload": "nemo",
+                                                                                 "device": "cpu"})) == []
 
 
 def test_invalid_cell_rejected_before_submission(tmp_path) -> None:

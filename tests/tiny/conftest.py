@@ -31,6 +31,14 @@ def imported(tiny_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def imported_mixtral(tiny_root: Path) -> Path:
+    """Returns a ``tiny_mixtral`` import made once per session (in-process)."""
+    from scaling_matrix.tiny.checkpoint import import_checkpoint
+
+    return import_checkpoint("tiny_mixtral", "tiny://seed/1234", tiny_root / "model_mixtral", overwrite=False)
+
+
+@pytest.fixture(scope="session")
 def run_1rank(imported: Path, tiny_root: Path, tiny_env: dict[str, str]) -> FinetuneRun:
     """Returns a 1-rank LoRA run of 30 steps, global batch 8, seq 128 (validation every 15 steps)."""
     log_dir = tiny_root / "run_1rank"

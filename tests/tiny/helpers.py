@@ -81,9 +81,9 @@ def launch_ranks(args: list[str], world: int, env: dict[str, str]) -> list[Finis
     return out
 
 
-def finetune_args(model_dir: Path, log_dir: Path, *extra: str) -> list[str]:
+def finetune_args(model_dir: Path, log_dir: Path, *extra: str, factory: str = "tiny_llama") -> list[str]:
     """Returns ``llm finetune`` arguments for the session's model and ``log_dir``."""
-    return ["llm", "finetune", "--factory", "tiny_llama", "--yes", f"resume.restore_config.path={model_dir}",
+    return ["llm", "finetune", "--factory", factory, "--yes", f"resume.restore_config.path={model_dir}",
             f"log.explicit_log_dir={log_dir}", *extra]
 
 

@@ -74,16 +74,31 @@ def test_parallel_keys_accept_off_values(value: str) -> None:
     parse_finetune(BASE + ["trainer.strategy.sequence_parallel=False"])
 
 
+def test_model_parallel_keys_parse() -> None:
+    args = parse_finetune(BASE + ["trainer.strategy.tensor_model_parallel_size=2",
+                                  "trainer.strategy.expert_model_parallel_size=4",
+                                  "trainer.strategy.expert_tensor_parallel_size=2",
+                                  "trainer.strategy.sequence_parallel=True"])
+    assert (args.tensor_model_parallel_size, args.expert_model_parallel_size, args.expert_tensor_parallel_size,
+            args.sequence_parallel) == (2, 4, 2, True)
+    defaults = parse_finetune(BASE + ["trainer.strategy.tensor_model_parallel_size=None",
+                                      "trainer.strategy.expert_tensor_parallel_size=null"])
+    assert (defaults.tensor_model_parallel_size, defaults.expert_model_parallel_size,
+            defaults.expert_tensor_parallel_size, defaults.sequence_parallel) == (1, 1, None, False)
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
         ("trainer.foo=1", "unknown override 'trainer.foo'"),
-        ("trainer.strategy.tensor_model_parallel_size=2",
-         "trainer.strategy.tensor_model_parallel_size=2 is not supported by the tiny engine yet"),
-        ("trainer.strategy.sequence_parallel=True",
-         "trainer.strategy.sequence_parallel=True is not supported by the tiny engine yet"),
-        ("trainer.strategy.expert_model_parallel_size=8",
-         "trainer.strategy.expert_model_parallel_size=8 is not supported by the tiny engine yet"),
+        ("trainer.strategy.pipeline_model_parallel_size=2",
+         "trainer.strategy.pipeline_model_parallel_size=2 is not supported by the tiny engine yet (pipeline "
+         "parallelism)"),
+        ("trainer.strategy.context_parallel_size=2",
+         "trainer.strategy.context_parallel_size=2 is not supported by the tiny engine yet (context parallelism)"),
+        ("trainer.strategy.virtual_pipeline_model_parallel_size=2",
+         "trainer.strategy.virtual_pipeline_model_parallel_size=2 is not supported by the tiny engine yet"),
+        ("trainer.strategy.tensor_model_parallel_size=0", "invalid value for trainer.strategy.tensor_model_parallel"),
         ("trainer.max_steps=abc", "invalid value for trainer.max_steps"),
         ("data.micro_batch_size=0", "invalid value for data.micro_batch_size"),
         ("peft=dora", "invalid value for peft"),
@@ -141,8 +156,9 @@ def test_resolve_dist_env_sources() -> None:
     ("override", "message"),
     [
         ("trainer.foo=1", "Unexpected error: unknown override 'trainer.foo'"),
-        ("trainer.strategy.tensor_model_parallel_size=2",
-         "Unexpected error: trainer.strategy.tensor_model_parallel_size=2 is not supported by the tiny engine yet"),
+        ("trainer.strategy.pipeline_model_parallel_size=2",
+         "Unexpected error: trainer.strategy.pipeline_model_parallel_size=2 is not supported by the tiny engine yet "
+         "(pipeline parallelism)"),
     ],
 )
 def test_cli_bad_override_exits_1(override: str, message: str) -> None:
