@@ -37,7 +37,7 @@ from blocks.results_db import resolve_results_url as results_url
 from scaling_matrix.paths import run_dir, scaling_home
 from scaling_matrix.records import CellResult, RunInfo
 from tasks.finetune import TransientCellFailure, finetune_cell, finetune_cell_slurm
-from tasks.results import finish_run, record_cell, record_run
+from tasks.results import finish_run, record_cell, record_provenance, record_run
 
 
 class CellFailures(ScalingError):
@@ -134,6 +134,7 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
     store_url = results_url()
     info = RunInfo(run_id, mat.name, prof, current_user(), git_revision(), datetime.now(UTC))
     record_run(info, plans, store_url)
+    record_provenance(run_id, prof, store_url)
     imported = import_models(matrix, profile)
     done = {c["cell_id"] for c in ResultsStore(store_url).cells(run_id) if c["status"] == "completed"}
     todo = [p for p in plans if p.planned.cell.key not in done]

@@ -122,6 +122,11 @@ def run_slurm_attempt(plan: CellPlan, client: SlurmClient, watcher: JobWatcher, 
                          exit_code=result.exit_code, failure_class=result.failure_class,
                          reason=outcome.reason, finished_at=datetime.now(UTC))
     store.save_cell(result)
+    if status is not None:
+        store.set_provenance(plan.run_id, {"job_id": job_id, "nodelist": status.node_list,
+                                           "partition": status.partition, "queue_wait_s": status.queue_wait_s,
+                                           "elapsed_s": status.elapsed_s, "slurm_state": status.raw_state},
+                             cell_id=key)
     return result
 
 

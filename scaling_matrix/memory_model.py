@@ -83,15 +83,24 @@ def activation_bytes(cell: CellSpec, recipe: Recipe, seq: int) -> float:
 
 def predict(cell: CellSpec, recipe: Recipe, device: str, capacity_gib: float | None,
             calibration: float = 1.0, distributed_optimizer: bool = False) -> MemoryPrediction:
-    """Return the predicted peak memory per device of ``cell`` running ``recipe``."""
+    """Return the predicted peak memory per device of ``cell`` running ``recipe``.
+
+    Note:
+        GPU cells (NeMo): bf16 weights/activations, fp32 main grads, Adam master+m+v (12 B).
+        CPU cells (tiny engine): fp32 everything, AdamW m+v only (8 B), and the measured
+        Python/torch runtime as overhead, which dominates at tiny sizes.
+    """
     held, trainable = local_params(cell, recipe)
     seq = cell.seq_length or recipe.seq_length
-    optimizer = 12.0 * trainable / (cell.dp if distributed_optimizer and cell.peft == "none" else 1)
-    overhead = GPU_OVERHEAD_GIB if device == "gpu" else CPU_RUNTIME_GIB
-    return MemoryPrediction(weights_gib=2.0 * held / GIB, grads_gib=4.0 * trainable / GIB,
+    gpu = device == "gpu"
+    opt_bytes = 12.0 if gpu else 8.0
+    optimizer = opt_bytes * trainable / (cell.dp if distributed_optimizer and cell.peft == "none" else 1)
+    act_scale = 1.0 if gpu else 2.0  # fp32 activations on CPU
+    return MemoryPrediction(weights_gib=(2.0 if gpu else 4.0) * held / GIB, grads_gib=4.0 * trainable / GIB,
                             optimizer_gib=optimizer / GIB,
-                            activations_gib=activation_bytes(cell, recipe, seq) / GIB,
-                            overhead_gib=overhead, calibration=calibration, capacity_gib=capacity_gib)
+                            activations_gib=act_scale * activation_bytes(cell, recipe, seq) / GIB,
+                            overhead_gib=GPU_OVERHEAD_GIB if gpu else CPU_RUNTIME_GIB,
+                            calibration=calibration, capacity_gib=capacity_gib)
 
 
 def calibration_factor(pairs: list[tuple[float, float]]) -> float:

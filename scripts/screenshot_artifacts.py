@@ -37,15 +37,26 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--hide-scrollbars", "--force-device-scale-factor=1"]
 
 
-def seed_history(url: str, nights: int = 10, regress: float = 0.08, seed: int = 7) -> str:
-    """Return the id of the last of ``nights`` synthetic runs stored at ``url`` (last one regressed)."""
+SYNTHETIC = ("synthetic", "none", "synthetic-demo")  # workload, device, cluster of generated data
+
+
+def seed_history(url: str, nights: int = 10, regress: float = 0.08, seed: int = 7,
+                 labels: tuple[str, str, str] = SYNTHETIC) -> str:
+    """Return the id of the last of ``nights`` synthetic runs stored at ``url`` (last one regressed).
+
+    ``labels`` (workload, device, cluster) default to 'synthetic' so generated numbers are never
+    mistaken for measurements; tests may pass other labels.
+    """
+    workload, device, cluster = labels
     from scaling_matrix.adapters.store import ResultsStore
     from scaling_matrix.config.loading import load_matrix, load_profile
     from scaling_matrix.matrix import expand
     from scaling_matrix.records import CellMetrics, CellResult, RunInfo
 
     rng = random.Random(seed)
-    store, profile = ResultsStore(url), load_profile("ibex")
+    store = ResultsStore(url)
+    profile = load_profile("ibex").model_copy(  # not validated on purpose: labels outside the enums
+        update={"cluster": cluster, "workload": workload, "device": device})
     cells = [pc for pc in expand(load_matrix(MATRIX))
              if pc.model.name == "llama31_8b" and pc.cell.track == "data_parallel"]
     start = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -67,7 +78,8 @@ def seed_history(url: str, nights: int = 10, regress: float = 0.08, seed: int = 
                             first_loss=2.1, final_loss=0.106, step_time_s=step, median_step_time_s=step,
                             mean_step_time_s=step * 1.01, wall_clock_s=120 + 250 * step,
                             peak_mem_mib=peak, avg_mem_mib=peak * 0.8, mode_mem_mib=peak, all_peak_mem_mib=peak + 150)
-            store.save_cell(CellResult(run_id, pc.cell, pc.model, profile.workload, profile.device, profile.cluster,
+            # Labelled synthetic everywhere: these are generated numbers, not measurements.
+            store.save_cell(CellResult(run_id, pc.cell, pc.model, workload, device, cluster,
                                        status="completed", failure_class="completed", attempts=1, metrics=m))
             store.set_provenance(run_id, {"nodelist": f"gpu{201 + night % 3}-{g:02d}"}, cell_id=pc.cell.key)
     return run_id

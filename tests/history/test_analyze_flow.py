@@ -36,7 +36,8 @@ def harness() -> Iterator[None]:
 
 
 def test_analyze_publishes_plots_and_regressions_with_what_changed(scaling_home: Path) -> None:
-    run_id = load_script("screenshot_artifacts").seed_history(results_url(), nights=10, regress=0.10)
+    run_id = load_script("screenshot_artifacts").seed_history(results_url(), nights=10, regress=0.10,
+                                                                labels=("nemo", "gpu", "ibex"))
     result = analyze(run_id, "workshop")
     metrics = {(a.metric, a.key.gpus) for a in result.alerts}
     assert {("median_step_time_s", 4), ("median_step_time_s", 8)} <= metrics
@@ -53,7 +54,8 @@ def test_analyze_publishes_plots_and_regressions_with_what_changed(scaling_home:
 
 
 def test_analyze_without_regression_returns_no_alerts(scaling_home: Path) -> None:
-    run_id = load_script("screenshot_artifacts").seed_history(results_url(), nights=10, regress=0.0)
+    run_id = load_script("screenshot_artifacts").seed_history(results_url(), nights=10, regress=0.0,
+                                                                labels=("nemo", "gpu", "ibex"))
     result = analyze(run_id, "workshop", store_url=results_url())
     assert result.alerts == [] and result.regressions_key == ""
     assert len(result.rows) == 4 and len(result.plots) == 3

@@ -29,7 +29,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def seeded(scaling_home: Path) -> ResultsStore:
     """Ten nights on 'ibex' (last one 8 % slower on g4/g8) plus one run of carol on 'dgx'."""
     seed = load_script("screenshot_artifacts")
-    seed.seed_history(results_url(), nights=10, regress=0.08)
+    seed.seed_history(results_url(), nights=10, regress=0.08, labels=("nemo", "gpu", "ibex"))
     store = ResultsStore(results_url())
     dgx = load_profile("ibex").model_copy(update={"cluster": "dgx"})
     store.create_run(RunInfo("dgx-1", "workshop", dgx, "carol", None, datetime(2026, 3, 5, tzinfo=UTC)))

@@ -85,3 +85,34 @@ def test_smoke_shape_on_slurm_matches_local(need_slurm: None, scaling_home: Path
                            capture_output=True, text=True)
     if sacct.returncode == 0 and sacct.stdout.strip():
         assert all(line.endswith("COMPLETED") for line in sacct.stdout.split())
+
+
+@pytest.mark.slurm
+def test_singularity_argv_end_to_end_on_slurm(need_slurm: None, scaling_home: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """srun -> singularity exec -B ... IMAGE -> tiny engine, through a recording singularity stand-in."""
+    import hashlib
+    import socket
+
+    image = tmp_path / "nemo_25.07.sif"
+    image.write_bytes(b"not a real image, only its digest matters" * 100)
+    log = tmp_path / "singularity-argv.log"
+    monkeypatch.setenv("PATH", f"{FIX / 'bin'}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("SINGULARITY_STANDIN_LOG", str(log))
+    profile = write_profile(tmp_path, "slurm", container={"runtime": "singularity", "image": str(image),
+                                                          "binds": [f"{tmp_path}:{tmp_path}"]})
+    state = scaling_matrix(matrix=QUICK, profile=profile, run_id="sif", return_state=True)
+    assert state.is_completed(), state.message
+    calls = [c.split("\0")[:-1] for c in log.read_text().split("\0\n") if c]
+    finetunes = [c for c in calls if "finetune" in c]
+    assert len(finetunes) == 1 + 2  # one per rank: srun runs the wrapper on every task
+    for argv in finetunes:
+        assert argv[:4] == ["exec", "-B", f"{tmp_path}:{tmp_path}", str(image)]
+        assert "--nv" not in argv  # CPU workload
+        assert argv[5:9] == ["-m", "scaling_matrix.tiny", "llm", "finetune"]
+    store = ResultsStore(results_url())
+    run = store.run("sif")
+    assert run["provenance"]["container_digest"] == "sha256:" + hashlib.sha256(image.read_bytes()).hexdigest()
+    cell = store.cells("sif")[0]
+    assert cell["provenance"]["nodelist"] == socket.gethostname().split(".")[0]
+    assert cell["provenance"]["queue_wait_s"] is not None
