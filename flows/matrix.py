@@ -107,7 +107,8 @@ def _run_cells(todo: list[CellPlan], prof: ProfileSpec, store_url: str) -> None:
 @flow(name="scaling-matrix", task_runner=ThreadPoolTaskRunner(max_workers=16),
       on_cancellation=[_kill_run_processes], on_crashed=[_kill_run_processes])
 def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | None = None,
-                   dry_run: bool = False, variant: str | None = None, force: bool = False) -> dict[str, Any]:
+                   dry_run: bool = False, variant: str | None = None, force: bool = False,
+                   repeats: int | None = None) -> dict[str, Any]:
     """Run every cell of ``matrix`` on ``profile``; return the run id and per-status counts.
 
     Args:
@@ -117,10 +118,11 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
         dry_run: validate and render every command, launch nothing.
         variant: 'faithful' or 'corrected' (apply cells' upstream-bug corrections); None: the file's.
         force: also run cells whose predicted memory exceeds the device (else stored as skipped).
+        repeats: run every cell this many times (None: the matrix file's ``repeats``).
     """
     logger = get_run_logger()
     mat, prof = load_matrix(matrix), load_profile(profile)
-    mat = mat.model_copy(update={"variant": variant}) if variant else mat
+    mat = mat.model_copy(update={k: v for k, v in {"variant": variant, "repeats": repeats}.items() if v})
     planned = plan_cells(mat, prof)  # ConfigError before anything is launched
     run_id = run_id or new_run_id()
     plans = [plan_cell(run_id, pc, prof) for pc in planned]

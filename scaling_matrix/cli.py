@@ -100,7 +100,8 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
         dry_run: Annotated[bool, typer.Option("--dry-run", help="render commands, launch nothing")] = False,
         resume: Annotated[str | None, typer.Option(help="resume this run id")] = None,
         variant: VariantOpt = None,
-        force: Annotated[bool, typer.Option("--force", help="run cells predicted not to fit")] = False) -> None:
+        force: Annotated[bool, typer.Option("--force", help="run cells predicted not to fit")] = False,
+        repeats: Annotated[int | None, typer.Option(help="run every cell N times (detector averages)")] = None) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
     try:
         plan_cells(_load(matrix, variant), load_profile(profile))  # fail fast, before Prefect starts
@@ -113,7 +114,7 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
 
     run_id = resume or new_run_id()
     state = scaling_matrix(matrix=matrix, profile=profile, run_id=run_id, dry_run=dry_run,
-                           variant=variant, force=force, return_state=True)
+                           variant=variant, force=force, repeats=repeats, return_state=True)
     if not dry_run:
         _print_report(run_id, Format.table)
     if not state.is_completed():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -97,9 +97,18 @@ def build_series(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[SeriesK
         point = Point(str(row["run_id"]), row["created_at"], value, str(row["cell_id"]),
                       row.get("provenance") or {})
         out.setdefault(series_key(row), []).append(point)
-    for points in out.values():
-        points.sort(key=lambda p: (p.at, p.run_id))
+    for key, points in out.items():
+        out[key] = _mean_per_run(points)
     return out
+
+
+def _mean_per_run(points: list[Point]) -> list[Point]:
+    """Return one point per run (repeats of a cell averaged), oldest first."""
+    by_run: dict[str, list[Point]] = {}
+    for p in points:
+        by_run.setdefault(p.run_id, []).append(p)
+    merged = [replace(ps[0], value=sum(p.value for p in ps) / len(ps)) for ps in by_run.values()]
+    return sorted(merged, key=lambda p: (p.at, p.run_id))
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ def expand(matrix: MatrixSpec) -> list[PlannedCell]:
             raise ConfigError(f"matrix {matrix.name}: {where}", f"duplicate cell {cell.key}",
                               "remove the duplicate or change gpus/tp/ep/peft")
         planned[cell.key] = PlannedCell(cell, matrix.models[cell.model])
+        for rep in range(2, matrix.repeats + 1):
+            copy = cell.model_copy(update={"repeat": rep})
+            planned[copy.key] = PlannedCell(copy, matrix.models[cell.model])
     return list(planned.values())
 
 

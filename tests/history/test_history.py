@@ -113,3 +113,16 @@ def test_modules_i_own_are_small() -> None:
     sizes = {f: len((REPO / f).read_text().splitlines()) for f in files}
     assert all(n <= 300 for n in sizes.values()), sizes
     assert Path(REPO / "scaling_matrix/migrations/versions").is_dir()
+
+
+def test_repeats_are_averaged_per_night() -> None:
+    """Two repeats of a cell in one run form one nightly point (their mean)."""
+    from scaling_matrix.config.loading import load_matrix
+    from scaling_matrix.history import build_series
+    from scaling_matrix.matrix import expand
+
+    cells = expand(load_matrix("smoke").model_copy(update={"repeats": 2}))
+    assert [pc.cell.repeat for pc in cells] == [1, 2, 1, 2]
+    rows = [row(0, 1.0), {**row(0, 3.0), "cell_id": "x/r2"}, row(1, 2.0)]
+    (points,) = build_series(rows, "median_step_time_s").values()
+    assert [p.value for p in points] == [2.0, 2.0]
