@@ -43,12 +43,28 @@ _SIGNATURES: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
     (FailureClass.PREEMPTED, re.compile(r"DUE TO PREEMPTION")),
     (FailureClass.NODE_FAIL, re.compile(r"DUE TO NODE FAILURE")),
     (FailureClass.LAUNCH_FAILED, re.compile(r"execve\(\): .*No such file or directory|"
-                                            r"command not found|FATAL:\s+could not open image")),
+                                            r"command not found|FATAL:\s+could not open image|"
+                                            r"srun: error: (?:Unable to create step|.*Socket timed out)|"
+                                            r"step creation temporarily disabled")),
     (FailureClass.HF_AUTH, re.compile(r"GatedRepoError|Cannot access gated repo|\b40[13] Client Error")),
     (FailureClass.NO_CHECKPOINT, re.compile(r"There were no checkpoints found|"
                                             r"Last checkpoint is unfinished and cannot be used to resume")),
     (FailureClass.CONFIG_ERROR, re.compile(r"^(?:\S+: )?Unexpected error: ", re.M)),
 )
+
+
+#: Launch failures caused by the scheduler or the node, not by the cell: worth a resubmission.
+TRANSIENT_LAUNCH = re.compile(r"Socket timed out|Unable to create step|step creation temporarily disabled|"
+                              r"Job step creation temporarily disabled|JobLaunchFailure|"
+                              r"Communication connection failure|Zero Bytes were transmitted")
+
+
+def is_retryable(failure_class: str | FailureClass | None, reason: str = "") -> bool:
+    """Return True when an attempt that ended with ``failure_class`` (and ``reason``) may be retried."""
+    if failure_class is None:
+        return False
+    klass = FailureClass(failure_class)
+    return klass in TRANSIENT or (klass is FailureClass.LAUNCH_FAILED and bool(TRANSIENT_LAUNCH.search(reason)))
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,7 @@ class Outcome:
     @property
     def retryable(self) -> bool:
         """True when another attempt may succeed."""
-        return self.failure_class in TRANSIENT
+        return is_retryable(self.failure_class, self.reason)
 
 
 #: Only the end of a log is searched for fatal signatures (they are printed as a job dies).

@@ -15,7 +15,7 @@ from scaling_matrix.adapters.store import ResultsStore
 from scaling_matrix.cells import CellPlan
 from scaling_matrix.execution import CANCEL_ALL, run_local_attempt
 from scaling_matrix.execution_slurm import run_slurm_attempt
-from scaling_matrix.outcome import TRANSIENT, FailureClass
+from scaling_matrix.outcome import is_retryable
 from scaling_matrix.records import CellResult
 
 
@@ -43,7 +43,7 @@ def finetune_cell(plan: CellPlan, slots: SlotPool, store_url: str) -> CellResult
     """Run one attempt of ``plan`` on the local launcher and return its stored result."""
     attempt = max(1, int(task_run.run_count or 1))
     result = run_local_attempt(plan, slots, ResultsStore(store_url), attempt)
-    if result.failure_class and FailureClass(result.failure_class) in TRANSIENT:
+    if is_retryable(result.failure_class, result.reason):
         raise TransientCellFailure(result)
     return result
 
@@ -53,6 +53,6 @@ def finetune_cell_slurm(plan: CellPlan, client: SlurmClient, watcher: JobWatcher
     """Run one attempt of ``plan`` as a SLURM job (re-attaching after a crash) and return its result."""
     attempt = max(1, int(task_run.run_count or 1))
     result = run_slurm_attempt(plan, client, watcher, ResultsStore(store_url), attempt, CANCEL_ALL)
-    if result.failure_class and FailureClass(result.failure_class) in TRANSIENT:
+    if is_retryable(result.failure_class, result.reason):
         raise TransientCellFailure(result)
     return result
