@@ -21,7 +21,8 @@ WORKSHOP_COLUMNS = [
 ]
 GROUP_KEYS = ["model", "track", "workload", "device"]
 NUMERIC = ["step_time_s", "median_step_time_s", "mean_step_time_s", "wall_clock_s", "first_loss",
-           "final_loss", "last_val_loss", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib", "all_peak_mem_mib"]
+           "final_loss", "last_val_loss", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib", "all_peak_mem_mib",
+           "steady_median_step_time_s", "tokens_per_s_per_gpu", "samples_per_s"]
 
 
 def cell_metrics(parsed: ParsedLog, memory: dict[int, MemorySummary],
@@ -78,8 +79,13 @@ def add_scaling(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["batch_per_gpu"] = df["global_batch_size"] / df["dp"]
     df["baseline_gpus"] = pd.NA
-    df["time_scaling"] = float("nan")
-    df["mem_scaling"] = float("nan")
+    for col in ("time_scaling", "mem_scaling", "speedup", "parallel_efficiency"):
+        df[col] = float("nan")
+    for col in ("steady_median_step_time_s", "tokens_per_s_per_gpu"):
+        if col not in df:
+            df[col] = float("nan")
+    # throughput-based speedup: steady-state median step time (falls back to the plain median)
+    df["_step"] = df["steady_median_step_time_s"].fillna(df["median_step_time_s"])
     for _, idx in df.groupby(GROUP_KEYS, dropna=False).groups.items():
         group = df.loc[idx]
         done = group[group["status"] == "completed"]
@@ -91,6 +97,11 @@ def add_scaling(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         sel = ok[ok].index
         df.loc[sel, "time_scaling"] = base["wall_clock_s"] / df.loc[sel, "wall_clock_s"]
         df.loc[sel, "mem_scaling"] = base["peak_mem_mib"] / df.loc[sel, "peak_mem_mib"]
+        samples = df.loc[sel, "global_batch_size"] / df.loc[sel, "_step"]
+        base_samples = base["global_batch_size"] / (base["_step"] if base["_step"] == base["_step"] else float("nan"))
+        df.loc[sel, "speedup"] = samples / base_samples
+        df.loc[sel, "parallel_efficiency"] = df.loc[sel, "speedup"] * base["gpus"] / df.loc[sel, "gpus"]
+    df = df.drop(columns="_step")
     return df.sort_values(GROUP_KEYS + ["gpus", "tp", "ep"]).reset_index(drop=True)
 
 
@@ -111,6 +122,9 @@ def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
         "GPU 0 Mode (MiB)": group["mode_mem_mib"],
         "Time scaling vs B GPU": group["time_scaling"].round(3),
         "Peak memory scaling vs B GPU": group["mem_scaling"].round(3),
+        "Speedup vs B GPU (throughput)": group["speedup"].round(3),
+        "Parallel efficiency": group["parallel_efficiency"].round(3),
+        "Tokens/s/GPU": group["tokens_per_s_per_gpu"].round(1),
     })
     return out.reset_index(drop=True)
 

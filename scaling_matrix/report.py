@@ -19,7 +19,8 @@ REPORT_COLUMNS = [
     "peft", "global_batch_size", "batch_per_gpu", "status", "failure_class", "reason", "attempts",
     "step_time_s", "median_step_time_s", "mean_step_time_s", "wall_clock_s", "first_loss",
     "final_loss", "last_val_loss", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib", "all_peak_mem_mib",
-    "baseline_gpus", "time_scaling", "mem_scaling", "workload", "device", "cluster",
+    "baseline_gpus", "time_scaling", "mem_scaling", "speedup", "parallel_efficiency",
+    "steady_median_step_time_s", "tokens_per_s_per_gpu", "gpu_hours", "workload", "device", "cluster",
 ]
 
 

@@ -64,6 +64,8 @@ def test_scaling_vs_smallest_gpu_count(store: ResultsStore) -> None:
     assert by_gpus[2]["time_scaling"] == pytest.approx(100 / 60)
     assert by_gpus[2]["mem_scaling"] == pytest.approx(800 / 500)
     assert by_gpus[2]["batch_per_gpu"] == 4.0 and by_gpus[1]["batch_per_gpu"] == 8.0
+    # same median step time on 2 GPUs as on 1: throughput speedup 1.0, parallel efficiency 0.5
+    assert by_gpus[2]["speedup"] == pytest.approx(1.0) and by_gpus[2]["parallel_efficiency"] == pytest.approx(0.5)
     assert set(REPORT_COLUMNS) == set(rows[0])
 
 
@@ -82,7 +84,8 @@ def test_workshop_table_columns_and_formats(store: ResultsStore) -> None:
     tables = scaling_tables(store.cells("r1"))
     (key, table), = tables.items()
     assert key == ("tiny_llama", "data_parallel", "tiny", "cpu")
-    assert list(table.columns) == WORKSHOP_COLUMNS
+    assert list(table.columns)[:10] == WORKSHOP_COLUMNS  # the workshop's columns exactly, then extras
+    assert list(table.columns)[10:] == ["Speedup vs B GPU (throughput)", "Parallel efficiency", "Tokens/s/GPU"]
     assert table.iloc[0]["Total job time (HH:MM:SS)"] == "00:09:55"
     rows = report_rows(store.cells("r1"))
     assert json.loads(render_json(rows))[0]["peak_mem_mib"] == 16273.0
