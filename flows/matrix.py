@@ -104,6 +104,48 @@ def _run_cells(todo: list[CellPlan], prof: ProfileSpec, store_url: str) -> None:
                    .submit(p, client, watcher, store_url)) for p in todo])
 
 
+def _start_run(run_id: str, matrix_name: str, prof: ProfileSpec, plans: list[CellPlan]) -> str:
+    """Prepare the run directory, store the run, its pending cells and provenance; return the DB URL."""
+    chain_sigterm(CANCEL_ALL)
+    run_dir(run_id).mkdir(parents=True, exist_ok=True)
+    (run_dir(run_id) / "flow_run_id").write_text(str(flow_run.id or ""))
+    store_url = results_url()
+    info = RunInfo(run_id, matrix_name, prof, current_user(), git_revision(), datetime.now(UTC))
+    record_run(info, plans, store_url)
+    record_provenance(run_id, prof, store_url)
+    return store_url
+
+
+def _cells_to_launch(plans: list[CellPlan], matrix: str, profile: str, prof: ProfileSpec,
+                     store_url: str, force: bool) -> list[CellPlan]:
+    """Import models, then return the cells still to run (not completed, imported, predicted to fit)."""
+    imported = import_models(matrix, profile)
+    run_id = plans[0].run_id if plans else ""
+    done = {c["cell_id"] for c in ResultsStore(store_url).cells(run_id) if c["status"] == "completed"}
+    todo = [p for p in plans if p.planned.cell.key not in done]
+    not_imported = [p for p in todo if imported.get(p.planned.model.name, "").startswith("failed")]
+    for p in not_imported:
+        record_cell(replace(initial_result(p, "failed"), failure_class="launch_failed",
+                            reason=f"model import {imported[p.planned.model.name]}"[:500],
+                            finished_at=datetime.now(UTC)), store_url)
+    return _skip_infeasible([p for p in todo if p not in not_imported], prof, store_url, force)
+
+
+def _finish(run_id: str, n_cells: int, analysis: Any, store_url: str) -> dict[str, Any]:
+    """Mark the run finished; raise on failed cells or regressions (Failed state), else return a summary."""
+    bad = [c for c in ResultsStore(store_url).cells(run_id) if c["status"] not in ("completed", "skipped")]
+    finish_run(run_id, "failed" if bad else "completed", store_url, str(flow_run.id or ""))
+    summary = {"run_id": run_id, "cells": n_cells, "completed": n_cells - len(bad),
+               "failed": [f"{c['cell_id']}: {c['failure_class']}" for c in bad],
+               "regressions": [a.summary() for a in analysis.alerts]}
+    if bad:
+        raise CellFailures(f"{len(bad)} of {n_cells} cells did not complete: {summary['failed']}"
+                           + (f"; also {len(analysis.alerts)} regression(s)" if analysis.alerts else ""))
+    if analysis.alerts:  # Failed state: a Prefect automation on prefect.flow-run.Failed alerts
+        raise RegressionDetected(run_id, analysis.alerts, analysis.regressions_key)
+    return summary
+
+
 @flow(name="scaling-matrix", task_runner=ThreadPoolTaskRunner(max_workers=16),
       on_cancellation=[_kill_run_processes], on_crashed=[_kill_run_processes])
 def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | None = None,
@@ -130,33 +172,8 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
         for plan in plans:
             logger.info("%s: %s", plan.planned.cell.key, plan.command)
         return {"run_id": run_id, "dry_run": True, "cells": len(plans)}
-    chain_sigterm(CANCEL_ALL)
-    run_dir(run_id).mkdir(parents=True, exist_ok=True)
-    (run_dir(run_id) / "flow_run_id").write_text(str(flow_run.id or ""))
-    store_url = results_url()
-    info = RunInfo(run_id, mat.name, prof, current_user(), git_revision(), datetime.now(UTC))
-    record_run(info, plans, store_url)
-    record_provenance(run_id, prof, store_url)
-    imported = import_models(matrix, profile)
-    done = {c["cell_id"] for c in ResultsStore(store_url).cells(run_id) if c["status"] == "completed"}
-    todo = [p for p in plans if p.planned.cell.key not in done]
-    not_imported = [p for p in todo if imported.get(p.planned.model.name, "").startswith("failed")]
-    for p in not_imported:
-        record_cell(replace(initial_result(p, "failed"), failure_class="launch_failed",
-                            reason=f"model import {imported[p.planned.model.name]}"[:500],
-                            finished_at=datetime.now(UTC)), store_url)
-    todo = [p for p in todo if p not in not_imported]
-    todo = _skip_infeasible(todo, prof, store_url, force)
+    store_url = _start_run(run_id, mat.name, prof, plans)
+    todo = _cells_to_launch(plans, matrix, profile, prof, store_url, force)
     _run_cells(todo, prof, store_url)
     analysis = analyze(run_id, mat.name, SecretStr(store_url))  # masked in the UI
-    bad = [c for c in ResultsStore(store_url).cells(run_id) if c["status"] not in ("completed", "skipped")]
-    finish_run(run_id, "failed" if bad else "completed", store_url, str(flow_run.id or ""))
-    summary = {"run_id": run_id, "cells": len(plans), "completed": len(plans) - len(bad),
-               "failed": [f"{c['cell_id']}: {c['failure_class']}" for c in bad],
-               "regressions": [a.summary() for a in analysis.alerts]}
-    if bad:
-        raise CellFailures(f"{len(bad)} of {len(plans)} cells did not complete: {summary['failed']}"
-                           + (f"; also {len(analysis.alerts)} regression(s)" if analysis.alerts else ""))
-    if analysis.alerts:  # Failed state: a Prefect automation on prefect.flow-run.Failed alerts
-        raise RegressionDetected(run_id, analysis.alerts, analysis.regressions_key)
-    return summary
+    return _finish(run_id, len(plans), analysis, store_url)
