@@ -66,7 +66,11 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
         cells = plan_cells(_load(matrix, variant), prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
-    verdicts = {a.planned.cell.key: a for a in assess(cells, prof, _calibrations(prof.device))}
+    overhead = None
+    if prof.device == "cpu":
+        from scaling_matrix.adapters.runtime_probe import cpu_runtime_baseline_gib
+        overhead = cpu_runtime_baseline_gib()
+    verdicts = {a.planned.cell.key: a for a in assess(cells, prof, _calibrations(prof.device), overhead)}
     console.print(f"[bold]matrix[/] {matrix}: {len(cells)} cells valid on profile [bold]{prof.name}[/] "
                   f"(workload={prof.workload}, device={prof.device})")
     for model in {pc.model.name: pc for pc in cells}.values():

@@ -42,8 +42,9 @@ def uses_distributed_optimizer(cell: CellSpec) -> bool:
 
 
 def assess(cells: Iterable[PlannedCell], profile: ProfileSpec,
-           calibrations: Mapping[str, float] | None = None) -> list[Assessment]:
-    """Return the memory assessment of every cell on ``profile``."""
+           calibrations: Mapping[str, float] | None = None,
+           overhead_gib: float | None = None) -> list[Assessment]:
+    """Return the memory assessment of every cell on ``profile`` (``overhead_gib``: measured runtime)."""
     out = []
     for pc in cells:
         recipe = recipe_for(pc.model.factory)
@@ -52,7 +53,7 @@ def assess(cells: Iterable[PlannedCell], profile: ProfileSpec,
             continue
         factor = (calibrations or {}).get(pc.model.name, 1.0)
         out.append(Assessment(pc, predict(pc.cell, recipe, profile.device, profile.gpu_memory_gib, factor,
-                                          uses_distributed_optimizer(pc.cell))))
+                                          uses_distributed_optimizer(pc.cell), overhead_gib)))
     return out
 
 

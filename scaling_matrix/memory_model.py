@@ -22,7 +22,7 @@ from scaling_matrix.recipes import Recipe
 
 GIB = 1024**3
 GPU_OVERHEAD_GIB = 2.5
-CPU_RUNTIME_GIB = 0.36  # measured RSS of python + torch + transformers + peft on the tiny engine
+CPU_RUNTIME_GIB = 0.36  # fallback only: the flow/CLI pass the probed value (adapters/runtime_probe.py)
 FITS_FRACTION = 0.9
 
 
@@ -82,7 +82,8 @@ def activation_bytes(cell: CellSpec, recipe: Recipe, seq: int) -> float:
 
 
 def predict(cell: CellSpec, recipe: Recipe, device: str, capacity_gib: float | None,
-            calibration: float = 1.0, distributed_optimizer: bool = False) -> MemoryPrediction:
+            calibration: float = 1.0, distributed_optimizer: bool = False,
+            overhead_gib: float | None = None) -> MemoryPrediction:
     """Return the predicted peak memory per device of ``cell`` running ``recipe``.
 
     Note:
@@ -99,7 +100,8 @@ def predict(cell: CellSpec, recipe: Recipe, device: str, capacity_gib: float | N
     return MemoryPrediction(weights_gib=(2.0 if gpu else 4.0) * held / GIB, grads_gib=4.0 * trainable / GIB,
                             optimizer_gib=optimizer / GIB,
                             activations_gib=act_scale * activation_bytes(cell, recipe, seq) / GIB,
-                            overhead_gib=GPU_OVERHEAD_GIB if gpu else CPU_RUNTIME_GIB,
+                            overhead_gib=overhead_gib if overhead_gib is not None
+                            else GPU_OVERHEAD_GIB if gpu else CPU_RUNTIME_GIB,
                             calibration=calibration, capacity_gib=capacity_gib)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.matrix import scaling_matrix
+from scaling_matrix.adapters.runtime_probe import cpu_runtime_baseline_gib
 from scaling_matrix.adapters.store import ResultsStore
 from scaling_matrix.analysis import scaling_tables
 from scaling_matrix.config.loading import load_matrix, load_profile
@@ -27,8 +28,10 @@ def test_smoke_mp_runs_and_memory_prediction_is_accurate(scaling_home: Path, tmp
     mp_tables = [t for key, t in scaling_tables(cells).items() if key[1] == "model_parallel"]
     assert mp_tables and all({"TP", "EP", "SP"} <= set(t.columns) for t in mp_tables)
     profile = load_profile("local")
+    baseline = cpu_runtime_baseline_gib()  # the runtime is measured, not assumed
+    assert baseline is not None and 0.1 < baseline < 2.0
     predicted = {a.planned.cell.key: a.prediction.total_gib * 1024
-                 for a in assess(plan_cells(load_matrix("smoke-mp"), profile), profile)}
+                 for a in assess(plan_cells(load_matrix("smoke-mp"), profile), profile, overhead_gib=baseline)}
     errors = []
     for c in cells:
         measured = c["peak_mem_mib"]
