@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scaling_matrix.adapters.outputs import read_log_text, read_memory_dir
+from scaling_matrix.adapters.runner import SubprocessRunner
 from scaling_matrix.adapters.slurm import SlurmClient
 from scaling_matrix.adapters.slurm_watch import JobWatcher
 from scaling_matrix.adapters.store import ResultsStore
@@ -51,10 +52,9 @@ def write_script(plan: CellPlan, attempt: int) -> Path:
     return path
 
 
-def submission_env(plan: CellPlan) -> dict[str, str]:
-    """Return the environment sbatch runs with: ours plus passthrough secrets (never written)."""
-    keep = plan.profile.container.env_passthrough
-    return {k: os.environ[k] for k in keep if k in os.environ}
+def submission_env(profile: ProfileSpec) -> dict[str, str]:
+    """Return the passthrough variables (e.g. HF_TOKEN) sbatch gets from our environment (never written)."""
+    return {k: os.environ[k] for k in profile.container.env_passthrough if k in os.environ}
 
 
 def ledger_job(store: ResultsStore, plan: CellPlan, attempt: int) -> str | None:
@@ -72,7 +72,7 @@ def submit(plan: CellPlan, client: SlurmClient, store: ResultsStore, attempt: in
     store.record_attempt(plan.run_id, key, attempt, status="submitting")
     comment = f"scaling-matrix:{plan.run_id}:{plan.planned.cell.slug}:{attempt}"
     try:
-        job_id = client.submit(script, cwd=script.parent, env=submission_env(plan),
+        job_id = client.submit(script, cwd=script.parent, env=submission_env(plan.profile),
                                extra_args=["--no-requeue", f"--comment={comment}"])
     except ScalingError as exc:
         store.record_attempt(plan.run_id, key, attempt, status="failed", failure_class="launch_failed",
@@ -132,8 +132,6 @@ def run_slurm_attempt(plan: CellPlan, client: SlurmClient, watcher: JobWatcher, 
 
 def cancel_ledger_jobs(store: ResultsStore, run_id: str, client: SlurmClient | None = None) -> list[str]:
     """``scancel`` every job of ``run_id`` the ledger says may still run; return their ids."""
-    from scaling_matrix.adapters.runner import SubprocessRunner
-
     ids = sorted({str(a["job_id"]) for a in store.attempts(run_id) if a["job_id"] and a["status"] in LIVE})
     if ids:
         (client or SlurmClient(SubprocessRunner())).cancel(ids)
@@ -161,8 +159,7 @@ def import_model_slurm(planned: PlannedCell, profile: ProfileSpec, argv: list[st
                      str(directory), argv, env, None, [v for k, v in env.items() if k in CACHE_VARS])
     script = directory / "import.sbatch"
     script.write_text(render_sbatch(req, profile))
-    secrets = {k: os.environ[k] for k in profile.container.env_passthrough if k in os.environ}
-    job_id = client.submit(script, cwd=directory, env=secrets, extra_args=["--no-requeue"])
+    job_id = client.submit(script, cwd=directory, env=submission_env(profile), extra_args=["--no-requeue"])
     interval = profile.slurm.poll_interval_s if profile.slurm else 10.0
     with JobWatcher(client.statuses, interval) as watcher:
         status = watcher.wait(job_id, cancel=cancel, timeout_s=profile.cell_timeout_s)
