@@ -220,8 +220,9 @@ def presets() -> None:
     console.print("profiles: " + ", ".join(preset_names("profiles")))
 
 
-from scaling_matrix.cli_parse import parse_log  # noqa: E402
+from scaling_matrix.cli_parse import parse_log, scan_logs  # noqa: E402
 app.command(name="parse-log")(parse_log)
+app.command(name="scan-logs")(scan_logs)
 
 from scaling_matrix.cli_history import compare, history, leaderboard  # noqa: E402
 app.command(name="history")(history)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -43,3 +44,23 @@ def test_parse_log_missing_file_and_bad_format(tmp_path) -> None:
     assert result.exit_code == 2
     result = runner.invoke(app, ["parse-log", str(FIX / "oom.log"), "--format", "bogus"])
     assert result.exit_code == 2
+
+
+def test_scan_logs_json_lines_match_parse_log(tmp_path) -> None:
+    result = runner.invoke(app, ["scan-logs", str(FIX), "--json", "--threads", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert sorted(Path(o["path"]).name for o in lines) == sorted(p.name for p in FIX.glob("*.log"))
+    for out in lines:  # each agrees with parse-log on the fields both print
+        full = json.loads(runner.invoke(app, ["parse-log", out["path"], "--json"]).output)
+        assert {k: full[k] for k in out if k in full} == {k: v for k, v in out.items() if k in full}
+    oom = next(o for o in lines if o["path"].endswith("oom.log"))
+    assert oom["failure"] == "oom" and oom["completed"] is False
+
+
+def test_scan_logs_human_totals_and_bad_path(tmp_path) -> None:
+    result = runner.invoke(app, ["scan-logs", str(FIX / "nemo_quirks.log"), str(FIX / "oom.log")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("2 logs,") and "completed: 1" in result.output and "'oom': 1" in result.output
+    result = runner.invoke(app, ["scan-logs", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "no such file or directory" in result.output
