@@ -10,10 +10,15 @@ from tasks.imports import import_model
 
 
 @flow(name="import-models")
-def import_models(matrix: str = "smoke", profile: str = "local") -> dict[str, str]:
-    """Return {model: 'imported'|'skipped'|'failed: <reason>'}; one model failing spares the others."""
-    prof = load_profile(profile)
-    first_cell_of_model = {pc.model.name: pc for pc in plan_cells(load_matrix(matrix), prof)}
+def import_models(matrix: str = "smoke", profile: str = "local", variant: str | None = None) -> dict[str, str]:
+    """Return {model: 'imported'|'skipped'|'failed: <reason>'}; one model failing spares the others.
+
+    ``variant`` ('faithful'|'corrected', None: the file's) picks the cells, so a model that only a
+    ``corrected:`` override names is imported too.
+    """
+    prof, mat = load_profile(profile), load_matrix(matrix)
+    mat = mat.model_copy(update={"variant": variant}) if variant else mat
+    first_cell_of_model = {pc.model.name: pc for pc in plan_cells(mat, prof)}
     futures = {name: import_model.submit(pc, prof) for name, pc in first_cell_of_model.items()}
     outcome: dict[str, str] = {}
     for name, fut in futures.items():

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scaling_matrix.config.loading import load_matrix, load_profile, preset_names
+from scaling_matrix.config.models import MatrixSpec
 from scaling_matrix.errors import ScalingError
 from scaling_matrix.matrix import plan_cells
 
@@ -40,9 +41,9 @@ def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _default_profile(matrix_name: str) -> str:
-    workloads = {m.workload for m in load_matrix(matrix_name).models.values()}
-    return "local" if workloads == {"tiny"} else "ibex"
+def _default_profile_for(matrix: MatrixSpec) -> str:
+    """Return the profile preset ``plan`` uses when none is given: local for tiny models, else ibex."""
+    return "local" if {m.workload for m in matrix.models.values()} == {"tiny"} else "ibex"
 
 
 def _load(matrix: str, variant: str | None):
@@ -62,8 +63,9 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
     from scaling_matrix.feasibility import assess
 
     try:
-        prof = load_profile(profile or _default_profile(matrix))
-        cells = plan_cells(_load(matrix, variant), prof)
+        mat = _load(matrix, variant)
+        prof = load_profile(profile or _default_profile_for(mat))
+        cells = plan_cells(mat, prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
     overhead = None
@@ -85,14 +87,15 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
 
 
 def _calibrations(device: str) -> dict[str, float]:
-    """Return per-model memory calibration factors from the results DB (empty when none)."""
+    """Return per-model memory calibration factors from the newest 500 completed cells in the results DB
+    (one query; empty when none or the DB cannot be read)."""
     from scaling_matrix.adapters.store import ResultsStore
     from scaling_matrix.feasibility import calibrations_from_rows
     from blocks.results_db import resolve_results_url as results_url
 
     try:
         store = ResultsStore(results_url())
-        rows = [c for r in store.runs(50) for c in store.cells(r["run_id"])]
+        rows = store.history(limit=500)
     except Exception:  # noqa: BLE001 - calibration is best effort
         return {}
     return calibrations_from_rows(rows, device)

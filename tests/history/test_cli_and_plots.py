@@ -118,3 +118,13 @@ def test_plots_survive_empty_and_failed_groups() -> None:
     plots = render_plots(failed, [], [])
     assert len(plots) == 3 and all(p.png.startswith(PNG) and p.path is None for p in plots)
     assert render_plots([], [], []) == []
+
+
+def test_plan_calibrations_come_from_stored_completed_cells(seeded: ResultsStore) -> None:
+    from scaling_matrix.cli import _calibrations
+    from scaling_matrix.feasibility import calibrations_from_rows
+
+    every_cell = [c for r in seeded.runs(100) for c in seeded.cells(r["run_id"])]
+    factors = _calibrations("gpu")
+    assert factors and factors == calibrations_from_rows(every_cell, "gpu")
+    assert _calibrations("cpu") == {}  # nothing measured on CPU in this store

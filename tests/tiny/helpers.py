@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from scaling_matrix.adapters.local import free_port
 
 PYTHON = sys.executable
 ENGINE = [PYTHON, "-m", "scaling_matrix.tiny"]
@@ -55,13 +56,6 @@ def run_engine(args: list[str], env: dict[str, str] | None = None, stdin: str = 
     proc = subprocess.run(ENGINE + args, env=env or clean_env(), input=stdin, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S, check=False)
     return Finished(args, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
-
-
-def free_port() -> int:
-    """Returns a TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def launch_ranks(args: list[str], world: int, env: dict[str, str]) -> list[Finished]:
