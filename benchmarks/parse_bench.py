@@ -2,15 +2,15 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/parse_bench.py [--size-mb 1024] [--jobs N] [--dir DIR] [--keep] [--skip-python]
+    .venv/bin/python benchmarks/parse_bench.py [--size-mb 1024] [--jobs N] [--dir DIR] [--keep] [--repeat 3] [--skip-python]
 
 The logs imitate real workshop jobs (facts: shared/reference/nemo.md §8-9, workshop.md §5):
 ``srun -l`` / NeMo-Run rank prefixes, start-up noise (``[NeMo I ...]`` lines, LoRA ``Adding lora
 to:`` lines, rank warnings), one progress line per step, validation bursts, checkpoint lines,
 NCCL warnings, a harmless warning traceback at exit, the job footer; a few jobs restart
-(duplicated steps) or end in a CUDA OOM traceback. The page cache is warmed first, grep runs twice
+(duplicated steps) or end in a CUDA OOM traceback. The page cache is warmed first, grep runs ``--repeat`` times
 (best time kept), then "ours", the bulk path (:func:`~scaling_matrix.parsing.bulk.parse_files_bulk`:
-batches of files scanned by a numba kernel in ``--jobs`` threads; best of two, after a warm-up that
+batches of files scanned by a numba kernel in ``--jobs`` threads; best of ``--repeat``, after a warm-up that
 compiles or loads the cached kernel), then the per-line Python parser (``parse_file`` streams every
 file in chunks, spread over ``--jobs`` processes; ``--skip-python`` leaves it out).
 """
@@ -123,10 +123,10 @@ def generate(directory: Path, size_mb: int, seed: int) -> tuple[list[Path], int]
     return files, lines
 
 
-def time_grep(directory: Path) -> tuple[float, int]:
-    """Return grep's best-of-two seconds and the number of matching lines."""
+def time_grep(directory: Path, repeat: int) -> tuple[float, int]:
+    """Return grep's best-of-``repeat`` seconds and the number of matching lines."""
     best, count = float("inf"), 0
-    for _ in range(2):
+    for _ in range(repeat):
         start = time.perf_counter()
         out = subprocess.run(["grep", "-rc", "train_step_timing", str(directory)], capture_output=True,
                              text=True, check=False).stdout
@@ -140,13 +140,13 @@ def _parse_one(path: Path) -> tuple[int, int]:
     return len(parsed.steps), parsed.failure is not None
 
 
-def time_bulk(files: list[Path], jobs: int) -> tuple[float, float, int, int]:
-    """Return the warm-up seconds (JIT compile or cache load), the bulk path's best-of-two seconds over
-    ``files``, the unique steps and the failed jobs found."""
+def time_bulk(files: list[Path], jobs: int, repeat: int) -> tuple[float, float, int, int]:
+    """Return the warm-up seconds (JIT compile or cache load), the bulk path's best-of-``repeat`` seconds
+    over ``files``, the unique steps and the failed jobs found."""
     start = time.perf_counter()
     parse_files_bulk(files[:1], threads=jobs)
     warm, best = time.perf_counter() - start, float("inf")
-    for _ in range(2):
+    for _ in range(repeat):
         start = time.perf_counter()
         out = parse_files_bulk(files, threads=jobs)
         best = min(best, time.perf_counter() - start)
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dir", type=Path, default=None, help="where to write the logs (default: a temp dir)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="keep the generated logs")
+    ap.add_argument("--repeat", type=int, default=3, help="grep and ours each run this often, best kept")
     ap.add_argument("--skip-python", action="store_true", help="leave out the per-line Python parser (slow)")
     args = ap.parse_args(argv)
     directory = args.dir or Path(tempfile.mkdtemp(prefix="parse-bench-"))
@@ -185,9 +186,9 @@ def main(argv: list[str] | None = None) -> None:
               f"in {time.perf_counter() - t0:.1f} s ({directory})")
         for p in files:  # warm the page cache for both contenders
             p.read_bytes()
-        grep_s, grep_count = time_grep(directory)
+        grep_s, grep_count = time_grep(directory, args.repeat)
         print(f"grep -c train_step_timing: {grep_s:.3f} s ({grep_count} lines)")
-        warm, ours_s, steps, failed = time_bulk(files, args.jobs)
+        warm, ours_s, steps, failed = time_bulk(files, args.jobs, args.repeat)
         kernel = "numba kernel" if available() else "NO numba: Python fallback"
         print(f"ours: parse_files_bulk x {len(files)} ({kernel}, threads={args.jobs}): {ours_s:.3f} s "
               f"({steps} unique steps, {failed} failed jobs, {size / 2**20 / ours_s:.1f} MiB/s; "
