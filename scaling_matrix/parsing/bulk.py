@@ -6,7 +6,7 @@ Each summary holds the :data:`FIELDS` of ``parse-log --json``, equal to what
 and scan them with the numba kernel of :mod:`~scaling_matrix.parsing.bulk_kernel` (extra ``fast``):
 per line, 8 bytes a step to the next newline, ``T`` or ``|``; at the first ``Training epoch`` the
 header and the ``| key: value`` items (keys of ``NEMO_PAIRS``, any order, the last valid value
-wins); steps and step times are converted there, the other values only located. The main thread
+wins); steps and step times are converted there, the other values only located. The same thread
 then takes each file's unique steps (the last occurrence kept), converts the final loss, val loss,
 batch size and samples with the rules' own ``num``, matches the stop-marker lines with the rule
 itself and classifies failures from the last 64 KiB's keyword lines with :func:`find_failure`.
@@ -262,30 +262,31 @@ def parse_files_bulk(paths: Iterable[str | Path], batch_bytes: int = BATCH_BYTES
 
     Equal to :func:`python_summary` of each path (which runs instead where the kernel cannot decide
     exactly, and for every file without numba); the keys are the given paths. ``threads`` (default:
-    the CPU count, at most 8) each read and scan one batch at a time; this thread builds the dicts.
+    the CPU count, at most 8) each read, scan and summarise one batch at a time (the kernel runs
+    without the GIL, so one thread's Python overlaps another's scan).
     """
     items = list(paths)
     if not available():
         return {p: python_summary(p) for p in items}
     threads = threads or min(os.cpu_count() or 1, 8)
-    slots: queue.SimpleQueue[tuple[np.ndarray, dict[str, np.ndarray]]] = queue.SimpleQueue()
-    for _ in range(threads + 1):  # a buffer and output arrays per batch in flight, reused
-        slots.put((np.empty(0, np.uint8), {}))
+    slots: queue.SimpleQueue[tuple[np.ndarray, dict[str, np.ndarray], _Failures]] = queue.SimpleQueue()
+    for _ in range(threads + 1):  # a buffer, output arrays and a failure cache per batch in flight, reused
+        slots.put((np.empty(0, np.uint8), {}, _Failures()))
 
-    def scan(batch: list[tuple[Any, int]]) -> tuple[Any, ...]:
-        buf, work = slots.get()
-        names, a, offs = _read(batch, buf, batch_bytes + K.PAD)
-        return names, a, offs, scan_batch(a, offs, work), (a.base if a.base is not None else a, work)
+    def summarise(batch: list[tuple[Any, int]]) -> dict[Any, dict[str, Any]]:
+        buf, work, failures = slots.get()
+        try:
+            names, a, offs = _read(batch, buf, batch_bytes + K.PAD)
+            buf = a.base if a.base is not None else a  # kept: maybe grown
+            return _summaries(names, a, offs, scan_batch(a, offs, work), failures)
+        finally:  # always given back, so no worker waits for a slot after an error
+            slots.put((buf, work, failures))
 
     out: dict[Any, dict[str, Any]] = {}
-    failures = _Failures()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         try:
-            for names, a, offs, result, slot in pool.map(scan, _batches(items, batch_bytes)):
-                out.update(_summaries(names, a, offs, result, failures))
-                slots.put(slot)
-        finally:  # after an error (say, a path that is a directory), no worker may wait for a buffer
-            for _ in range(threads):
-                slots.put((np.empty(0, np.uint8), {}))
+            for summaries in pool.map(summarise, _batches(items, batch_bytes)):
+                out.update(summaries)
+        finally:
             pool.shutdown(cancel_futures=True)
     return out
