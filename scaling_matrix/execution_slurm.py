@@ -2,7 +2,8 @@
 
 Crash safety: the attempt is written to the ledger (``attempts`` table) before ``sbatch`` and
 updated with the job id right after it. A resumed run re-attaches to a ledger job that is
-still queued/running or already finished instead of submitting again.
+still queued/running or already finished instead of submitting again; an attempt the ledger left
+``submitting`` (killed between the two writes) is found by the job's ``--comment``.
 """
 
 from __future__ import annotations
@@ -57,11 +58,26 @@ def submission_env(profile: ProfileSpec) -> dict[str, str]:
     return {k: os.environ[k] for k in profile.container.env_passthrough if k in os.environ}
 
 
-def ledger_job(store: ResultsStore, plan: CellPlan, attempt: int) -> str | None:
-    """Return the job id recorded for this attempt if it may still be collected."""
-    for row in store.attempts(plan.run_id, plan.planned.cell.key):
+def job_comment(plan: CellPlan, attempt: int) -> str:
+    """Return the ``--comment`` that names this attempt's job in the scheduler."""
+    return f"scaling-matrix:{plan.run_id}:{plan.planned.cell.slug}:{attempt}"
+
+
+def ledger_job(store: ResultsStore, plan: CellPlan, attempt: int, client: SlurmClient | None = None) -> str | None:
+    """Return the job id recorded for this attempt if it may still be collected.
+
+    An attempt left ``submitting`` (the orchestrator died between the ledger write and sbatch's
+    answer) is looked up by its comment with ``client``; a job found is recorded and returned.
+    """
+    key = plan.planned.cell.key
+    for row in store.attempts(plan.run_id, key):
         if row["attempt"] == attempt and row["job_id"] and row["status"] in LIVE:
             return str(row["job_id"])
+        if row["attempt"] == attempt and row["status"] == "submitting" and client is not None:
+            job_id = client.find_by_comment(job_comment(plan, attempt))
+            if job_id:
+                store.record_attempt(plan.run_id, key, attempt, status="submitted", job_id=job_id)
+            return job_id
     return None
 
 
@@ -70,10 +86,9 @@ def submit(plan: CellPlan, client: SlurmClient, store: ResultsStore, attempt: in
     key = plan.planned.cell.key
     script = write_script(plan, attempt)
     store.record_attempt(plan.run_id, key, attempt, status="submitting")
-    comment = f"scaling-matrix:{plan.run_id}:{plan.planned.cell.slug}:{attempt}"
     try:
         job_id = client.submit(script, cwd=script.parent, env=submission_env(plan.profile),
-                               extra_args=["--no-requeue", f"--comment={comment}"])
+                               extra_args=["--no-requeue", f"--comment={job_comment(plan, attempt)}"])
     except ScalingError as exc:
         store.record_attempt(plan.run_id, key, attempt, status="failed", failure_class="launch_failed",
                              reason=str(exc)[:500], finished_at=datetime.now(UTC))
@@ -109,7 +124,7 @@ def run_slurm_attempt(plan: CellPlan, client: SlurmClient, watcher: JobWatcher, 
                       attempt: int, cancel: threading.Event) -> CellResult:
     """Return the stored result of one SLURM attempt (re-attaching to a ledger job if any)."""
     key = plan.planned.cell.key
-    job_id = ledger_job(store, plan, attempt) or submit(plan, client, store, attempt)
+    job_id = ledger_job(store, plan, attempt, client) or submit(plan, client, store, attempt)
     store.save_cell(replace(initial_result(plan, "running"), attempts=attempt, job_id=job_id,
                             started_at=datetime.now(UTC)))
     status = watcher.wait(job_id, cancel=cancel, timeout_s=plan.profile.cell_timeout_s)

@@ -117,7 +117,7 @@ SlurmdParameters=config_overrides
 EOF
   if [[ $ACCOUNTING == 1 ]]; then
     printf '%s\n' AccountingStorageType=accounting_storage/slurmdbd AccountingStorageHost=localhost \
-      AccountingStorageTRES=gres/gpu
+      AccountingStorageTRES=gres/gpu AccountingStoreFlags=job_comment  # resume finds jobs by --comment
   fi
   echo "NodeName=$HOST CPUs=16 RealMemory=$(real_memory_mb) Gres=gpu:8 State=UNKNOWN"
   echo "PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4"

@@ -22,6 +22,7 @@ from scaling_matrix.slurm.text import (
     SACCT_FIELDS,
     SQUEUE_FORMAT,
     JobStatus,
+    job_ids_with_comment,
     parse_sacct,
     parse_sbatch_job_id,
     parse_sbatch_test_only,
@@ -79,6 +80,17 @@ class SlurmClient:
         if not result.ok:
             raise SubmissionError(argv, result.returncode, result.stderr or result.stdout)
         return parse_sbatch_job_id(result.stdout)
+
+    def find_by_comment(self, comment: str) -> str | None:
+        """Return the id of the newest job whose ``--comment`` is ``comment``, or None: jobs the controller
+        still holds (``scontrol show job``: queued, running, finished within ``MinJobAge``), then, with
+        accounting, a week of ``sacct`` (needs ``AccountingStoreFlags=job_comment``)."""
+        shown = self._run(["scontrol", "-o", "show", "job"])
+        ids = job_ids_with_comment(shown.stdout, comment) if shown.ok else []
+        if not ids and self._accounting is not False:
+            found = self._run(["sacct", "-X", "-n", "-P", "-o", "JobID,Comment", "-S", "now-7days"])
+            ids = job_ids_with_comment(found.stdout, comment) if found.ok else []
+        return max(ids, key=lambda i: int(i) if i.isdigit() else -1) if ids else None
 
     def test_only(self, script_path: str | Path, *, cwd: Path | None = None,
                   extra_args: Sequence[str] = ()) -> tuple[bool, str]:

@@ -7,6 +7,7 @@ from scaling_matrix.slurm.status import JobStatus
 from scaling_matrix.slurm.text import (
     SACCT_FIELDS,
     SQUEUE_FORMAT,
+    job_ids_with_comment,
     parse_duration,
     parse_exit_code,
     parse_jobcomp,
@@ -20,7 +21,7 @@ from scaling_matrix.slurm.text import (
 )
 
 __all__ = [
-    "SACCT_FIELDS", "SQUEUE_FORMAT", "JobStatus", "SlurmState", "parse_duration", "parse_exit_code",
+    "SACCT_FIELDS", "SQUEUE_FORMAT", "JobStatus", "SlurmState", "job_ids_with_comment", "parse_duration", "parse_exit_code",
     "parse_jobcomp", "parse_key_values", "parse_sacct", "parse_sbatch_job_id", "parse_sbatch_test_only",
     "parse_scontrol_job", "parse_scontrol_jobs", "parse_squeue",
 ]

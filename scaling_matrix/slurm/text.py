@@ -253,6 +253,16 @@ def parse_scontrol_jobs(text: str) -> dict[str, JobStatus]:
     return out
 
 
+def job_ids_with_comment(text: str, comment: str) -> list[str]:
+    """Return, in order, the ids of the jobs whose comment is exactly ``comment`` in ``scontrol [-o] show job``
+    records or ``sacct -P -o JobID,Comment`` lines."""
+    if "JobId=" in text:
+        records = (parse_key_values(chunk) for chunk in _records(text))
+        return [kv["JobId"] for kv in records if kv.get("Comment") == comment and kv.get("JobId")]
+    rows = (line.split("|", 1) for line in text.splitlines() if "|" in line)
+    return [job_id for job_id, found in rows if found.strip() == comment and "." not in job_id]
+
+
 def parse_scontrol_job(text: str, job_id: str | None = None) -> JobStatus:
     """Return the status of the single job described by ``scontrol show job <id>`` text.
 

@@ -174,3 +174,24 @@ def test_node_set_down_mid_run_is_node_fail(real_slurm: RealSlurm, ci: bool) -> 
     assert outcome.failure_class is FailureClass.NODE_FAIL and outcome.retryable
     shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, check=True).stdout
     assert parse_scontrol_job(shown).reason == "NodeDown"
+
+
+def test_find_by_comment_while_running_and_after_the_end(real_slurm: RealSlurm) -> None:
+    comment = f"scaling-matrix:find-{os.getpid()}-{time.time_ns()}:cell:1"
+    job_id, _ = real_slurm.submit("comment", "sleep 2", f"--comment={comment}")
+    real_slurm.wait(job_id, until=_running)
+    assert real_slurm.client.find_by_comment(comment) == job_id
+    real_slurm.wait(job_id)
+    assert real_slurm.client.find_by_comment(comment) == job_id  # scontrol keeps it for MinJobAge
+    assert real_slurm.client.find_by_comment(comment + "-other") is None
+    if real_slurm.client.accounting:  # the accounting path, used once the controller forgot the job
+        from scaling_matrix.slurm import job_ids_with_comment
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sacct = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,Comment", "-S", "now-1hours"],
+                                   capture_output=True, text=True, check=True).stdout
+            if job_ids_with_comment(sacct, comment):
+                break
+            time.sleep(1)
+        assert job_ids_with_comment(sacct, comment) == [job_id], "AccountingStoreFlags=job_comment missing?"

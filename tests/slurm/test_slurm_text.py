@@ -15,6 +15,7 @@ from scaling_matrix.errors import SchedulerParseError
 from scaling_matrix.slurm import (
     SACCT_FIELDS,
     SlurmState,
+    job_ids_with_comment,
     parse_duration,
     parse_exit_code,
     parse_jobcomp,
@@ -264,3 +265,15 @@ def test_parse_jobcomp_log() -> None:
         "13": (SlurmState.CANCELLED, 0, 0),  # NODE_FAIL (requeued), then cancelled: the last line wins
     }
     assert jobs["3"].elapsed_s == 2.0 and jobs["3"].source == "jobcomp" and jobs["3"].node_list == "vm"
+
+
+def test_job_ids_with_comment_in_scontrol_records_and_sacct_lines() -> None:
+    mine = "scaling-matrix:run-1:tiny-llama-g1:2"
+    scontrol = (f"JobId=7 JobName=a UserId=root(0) JobState=RUNNING Comment={mine} Requeue=0\n"
+                f"JobId=8 JobName=b JobState=PENDING Comment={mine}x\n"
+                "JobId=9 JobName=c JobState=COMPLETED Requeue=0\n"
+                f"JobId=12 JobName=d JobState=COMPLETED Comment={mine} ExitCode=0:0\n")
+    assert job_ids_with_comment(scontrol, mine) == ["7", "12"]
+    sacct = f"5|{mine}\n5.batch|{mine}\n6|\n13|{mine[:-1]}3\n"
+    assert job_ids_with_comment(sacct, mine) == ["5"]
+    assert job_ids_with_comment("No jobs in the system\n", mine) == []
