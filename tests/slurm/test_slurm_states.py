@@ -53,7 +53,7 @@ def test_public_surface_is_pinned() -> None:
     import scaling_matrix.slurm as pkg
 
     assert sorted(pkg.__all__) == sorted([
-        "SACCT_FIELDS", "SQUEUE_FORMAT", "JobStatus", "SlurmState", "parse_duration",
+        "SACCT_FIELDS", "SQUEUE_FORMAT", "JobStatus", "SlurmState", "job_ids_with_comment", "parse_duration",
         "parse_exit_code", "parse_jobcomp", "parse_key_values", "parse_sacct", "parse_sbatch_job_id",
         "parse_sbatch_test_only", "parse_scontrol_job", "parse_scontrol_jobs", "parse_squeue",
     ])
