@@ -65,7 +65,8 @@ def _table(words: list[bytes]) -> tuple[np.ndarray, ...]:
 _KEYS = sorted(NEMO_PAIRS)
 assert not any(a != b and b.startswith(a) for a in _KEYS for b in _KEYS), "the kernel needs prefix-free keys"
 assert K.LITERAL_WORDS[:2] == (NEMO_RULES[0].marker, NEMO_RULES[2].marker), "the kernel's markers"
-KEYS, WORDS, LITERALS = _table(_KEYS), _table(sorted(KEYWORDS)), _table(list(K.LITERAL_WORDS))
+KEYS, LITERALS = _table(_KEYS), _table(list(K.LITERAL_WORDS))
+WORDS = (*_table(sorted(KEYWORDS)), np.isin(np.arange(65536), [w[0] << 8 | w[1] for w in KEYWORDS]))  # + first 2 bytes
 KEY_INFO = (np.array([_FIELD.get(NEMO_PAIRS[k][0].attr, -1) for k in _KEYS]),  # kernel field, -1: not needed
             np.array([any(kw in k for kw in KEYWORDS) for k in _KEYS]),  # the key holds a failure keyword
             np.isin(np.arange(256), list(b"0123456789.eE+- \t\r\x0b\x0c")))  # number bytes and blanks

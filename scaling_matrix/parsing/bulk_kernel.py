@@ -275,7 +275,7 @@ def _scan_file(a, w, s, e, r0, cap, steps, times, pos, cand, stops,  # type: ign
         kw = ls >= t0 and (lf & KWKEY) != 0
         if ls >= t0 and not kw:  # a failure keyword? (in a clean progress line, only before its marker)
             for p in range(ls, te if parsed and not lf & UNCLEAN else le):
-                if at(WT[5], at(a, p)) >= 0 and _word(a, w, p, le, WT) >= 0:
+                if at(WT[6], (np.uint64(at(a, p)) << np.uint64(8)) | at(a, p + 1)) and _word(a, w, p, le, WT) >= 0:
                     kw = True
                     break
         if kw and nc < cand.shape[0]:
