@@ -16,9 +16,8 @@ def import_models(matrix: str = "smoke", profile: str = "local", variant: str | 
     ``variant`` ('faithful'|'corrected', None: the file's) picks the cells, so a model that only a
     ``corrected:`` override names is imported too.
     """
-    prof, mat = load_profile(profile), load_matrix(matrix)
-    mat = mat.model_copy(update={"variant": variant}) if variant else mat
-    first_cell_of_model = {pc.model.name: pc for pc in plan_cells(mat, prof)}
+    prof = load_profile(profile)
+    first_cell_of_model = {pc.model.name: pc for pc in plan_cells(load_matrix(matrix, variant=variant), prof)}
     futures = {name: import_model.submit(pc, prof) for name, pc in first_cell_of_model.items()}
     outcome: dict[str, str] = {}
     for name, fut in futures.items():

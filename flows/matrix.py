@@ -116,11 +116,11 @@ def _start_run(run_id: str, matrix_name: str, prof: ProfileSpec, plans: list[Cel
     return store_url
 
 
-def _cells_to_launch(plans: list[CellPlan], matrix: tuple[str, str], profile: str, prof: ProfileSpec,
-                     store_url: str, force: bool) -> list[CellPlan]:
-    """Import models (``matrix``: its preset or path, and variant), then return the cells still to run
-    (not completed, imported, predicted to fit)."""
-    imported = import_models(matrix[0], profile, matrix[1])
+def _cells_to_launch(plans: list[CellPlan], matrix: str, profile: str, prof: ProfileSpec,
+                     store_url: str, force: bool, variant: str) -> list[CellPlan]:
+    """Import models (of ``matrix`` in ``variant``), then return the cells still to run (not completed,
+    imported, predicted to fit)."""
+    imported = import_models(matrix, profile, variant)
     run_id = plans[0].run_id if plans else ""
     done = {c["cell_id"] for c in ResultsStore(store_url).cells(run_id) if c["status"] == "completed"}
     todo = [p for p in plans if p.planned.cell.key not in done]
@@ -164,8 +164,7 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
         repeats: run every cell this many times (None: the matrix file's ``repeats``).
     """
     logger = get_run_logger()
-    mat, prof = load_matrix(matrix), load_profile(profile)
-    mat = mat.model_copy(update={k: v for k, v in {"variant": variant, "repeats": repeats}.items() if v})
+    mat, prof = load_matrix(matrix, variant=variant, repeats=repeats), load_profile(profile)
     planned = plan_cells(mat, prof)  # ConfigError before anything is launched
     run_id = run_id or new_run_id()
     plans = [plan_cell(run_id, pc, prof) for pc in planned]
@@ -174,7 +173,7 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
             logger.info("%s: %s", plan.planned.cell.key, plan.command)
         return {"run_id": run_id, "dry_run": True, "cells": len(plans)}
     store_url = _start_run(run_id, mat.name, prof, plans)
-    todo = _cells_to_launch(plans, (matrix, mat.variant), profile, prof, store_url, force)
+    todo = _cells_to_launch(plans, matrix, profile, prof, store_url, force, mat.variant)
     _run_cells(todo, prof, store_url)
     analysis = analyze(run_id, mat.name, SecretStr(store_url))  # masked in the UI
     return _finish(run_id, len(plans), analysis, store_url)

@@ -46,11 +46,6 @@ def _default_profile_for(matrix: MatrixSpec) -> str:
     return "local" if {m.workload for m in matrix.models.values()} == {"tiny"} else "ibex"
 
 
-def _load(matrix: str, variant: str | None):
-    mat = load_matrix(matrix)
-    return mat.model_copy(update={"variant": variant}) if variant else mat
-
-
 VariantOpt = Annotated[str | None, typer.Option(help="faithful|corrected: apply cells' 'corrected:' overrides")]
 
 
@@ -63,7 +58,7 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
     from scaling_matrix.feasibility import assess
 
     try:
-        mat = _load(matrix, variant)
+        mat = load_matrix(matrix, variant=variant)
         prof = load_profile(profile or _default_profile_for(mat))
         cells = plan_cells(mat, prof)
     except ScalingError as exc:
@@ -111,7 +106,7 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
         repeats: Annotated[int | None, typer.Option(help="run every cell N times (detector averages)")] = None) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
     try:
-        plan_cells(_load(matrix, variant), load_profile(profile))  # fail fast, before Prefect starts
+        plan_cells(load_matrix(matrix, variant=variant, repeats=repeats), load_profile(profile))  # fail fast
     except ScalingError as exc:
         raise _fail(exc) from exc
     for key, value in PREFECT_DEFAULTS.items():

@@ -70,15 +70,15 @@ def ledger_job(store: ResultsStore, plan: CellPlan, attempt: int, client: SlurmC
     answer) is looked up by its comment with ``client``; a job found is recorded and returned.
     """
     key = plan.planned.cell.key
-    for row in store.attempts(plan.run_id, key):
-        if row["attempt"] == attempt and row["job_id"] and row["status"] in LIVE:
-            return str(row["job_id"])
-        if row["attempt"] == attempt and row["status"] == "submitting" and client is not None:
-            job_id = client.find_by_comment(job_comment(plan, attempt))
-            if job_id:
-                store.record_attempt(plan.run_id, key, attempt, status="submitted", job_id=job_id)
-            return job_id
-    return None
+    row = next((r for r in store.attempts(plan.run_id, key) if r["attempt"] == attempt), None)
+    if row is not None and row["job_id"] and row["status"] in LIVE:
+        return str(row["job_id"])
+    if row is None or row["status"] != "submitting" or client is None:
+        return None
+    job_id = client.find_by_comment(job_comment(plan, attempt))
+    if job_id:
+        store.record_attempt(plan.run_id, key, attempt, status="submitted", job_id=job_id)
+    return job_id
 
 
 def submit(plan: CellPlan, client: SlurmClient, store: ResultsStore, attempt: int) -> str:

@@ -59,3 +59,11 @@ def test_report_formats(scaling_home: Path) -> None:
     assert "| GPUs | Batch per GPU | Total job time (HH:MM:SS) |" in md
     assert runner.invoke(app, ["report", "--run", "nope"]).exit_code == 1
     assert runner.invoke(app, ["report"]).exit_code == 2
+
+
+def test_bad_variant_or_repeats_override_is_rejected_naming_the_field(scaling_home: Path) -> None:
+    res = runner.invoke(app, ["plan", "--matrix", "smoke", "--variant", "bogus"])
+    assert res.exit_code == 2 and "variant" in res.output and "'faithful' or 'corrected'" in res.output
+    res = runner.invoke(app, ["run", "--matrix", "smoke", "--repeats", "0", "--dry-run"])
+    assert res.exit_code == 2 and ".repeats: Input should be greater than" in res.output and "got 0" in res.output
+    assert load_matrix("smoke", variant="corrected", repeats=2).repeats == 2  # valid overrides apply

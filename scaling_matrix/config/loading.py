@@ -71,10 +71,13 @@ def parse_model(cls: type[M], data: dict[str, Any], origin: str) -> M:
         raise validation_error_to_config_error(exc, origin) from exc
 
 
-def load_matrix(name_or_path: str) -> MatrixSpec:
-    """Return the validated matrix preset ``name_or_path`` (a preset name or a YAML path)."""
+def load_matrix(name_or_path: str, *, variant: str | None = None, repeats: int | None = None) -> MatrixSpec:
+    """Return the validated matrix preset ``name_or_path`` (a preset name or a YAML path), with
+    ``variant`` and ``repeats`` (when given) replacing the file's before validation, so a bad
+    override is a ConfigError naming the field like a bad file."""
     data, origin = _read_yaml("matrices", name_or_path)
-    return parse_model(MatrixSpec, data, origin)
+    overrides = {k: v for k, v in {"variant": variant, "repeats": repeats}.items() if v is not None}
+    return parse_model(MatrixSpec, {**data, **overrides}, origin + (f" with {overrides}" if overrides else ""))
 
 
 def load_profile(name_or_path: str) -> ProfileSpec:

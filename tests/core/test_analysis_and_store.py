@@ -46,15 +46,6 @@ def test_store_roundtrip_and_upsert(store: ResultsStore) -> None:
     assert store.last_run_id() == "r1" and store.run("r1")["user"] == "alice"
 
 
-def test_attempt_ledger(store: ResultsStore) -> None:
-    key = SMOKE[0].cell.key
-    store.record_attempt("r1", key, 1, status="running", job_id="12")
-    store.record_attempt("r1", key, 1, status="failed", failure_class="node_fail")
-    store.record_attempt("r1", key, 2, status="completed")
-    atts = store.attempts("r1", key)
-    assert [(a["attempt"], a["status"], a["job_id"]) for a in atts] == [(1, "failed", "12"), (2, "completed", None)]
-
-
 def test_scaling_vs_smallest_gpu_count(store: ResultsStore) -> None:
     store.save_cell(_result("r1", 0, "completed", 100.0, 800.0))
     store.save_cell(_result("r1", 1, "completed", 60.0, 500.0))
