@@ -17,13 +17,18 @@ def has_unsafe_chars(text: str) -> bool:
     return UNSAFE.search(text) is not None
 
 
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _escape(match: re.Match[str]) -> str:
+    if match.group() in _NAMED:
+        return _NAMED[match.group()]
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def printable(text: str) -> str:
-    """Return ``text`` with every unsafe character written as a visible escape (``\\x1b``, ``\\u202e``)."""
+    """Return ``text`` with every unsafe character written as a visible escape (``\\n``, ``\\x1b``, ``\\u202e``)."""
     return UNSAFE.sub(_escape, text)
 
 
