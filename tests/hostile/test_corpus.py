@@ -36,7 +36,12 @@ def test_corpus_is_large_unique_and_covers_every_class() -> None:
     assert {BY_NAME[n].klass for n in SUBPROCESS_SAMPLE} == set(classes)
 
 
-@pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
+def case_id(case: Case) -> str:
+    """Return the test id ``<class>:<expect>:<name>`` (select a class with ``-k value_types:accept``)."""
+    return f"{case.klass.replace(' ', '_').lower()}:{case.expect}:{case.name}"
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=case_id)
 def test_in_process(case: Case, tmp_path: Path) -> None:
     box = Sandbox(tmp_path)
     started = time.perf_counter()
@@ -45,7 +50,7 @@ def test_in_process(case: Case, tmp_path: Path) -> None:
     assert time.perf_counter() - started < 20, "rejecting or planning took too long"
 
 
-@pytest.mark.parametrize("name", SUBPROCESS_SAMPLE)
-def test_console_script(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", [BY_NAME[n] for n in SUBPROCESS_SAMPLE], ids=case_id)
+def test_console_script(case: Case, tmp_path: Path) -> None:
     box = Sandbox(tmp_path)
-    check(BY_NAME[name], box, run_subprocess(box, BY_NAME[name]))
+    check(case, box, run_subprocess(box, case))
