@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scaling_matrix.cell_rules import cell_rules, profile_rules
-from scaling_matrix.config.messages import problems
+from scaling_matrix.config.messages import MAX_PROBLEMS, problems
 from scaling_matrix.config.models import CellSpec, MatrixSpec, ModelSpec, ProfileSpec
 from scaling_matrix.config.secrets import shown
 from scaling_matrix.config.types import suggest
@@ -73,33 +73,43 @@ def _parse_cell(matrix: MatrixSpec, where: str, row: dict[str, Any], corrected: 
         raise ConfigError.of(problems(exc, f"matrix {matrix.name}", CellSpec, scope)) from None
 
 
+def _planned_row(matrix: MatrixSpec, where: str, raw: Any) -> PlannedCell:
+    """Return the planned cell of one row (both variants of a ``corrected:`` row are validated)."""
+    row, corrected = _split_corrected(matrix.name, where, raw)
+    cell = _parse_cell(matrix, where, row, {})
+    fixed = cell if corrected is None else _parse_cell(matrix, where, row, corrected)
+    for label, candidate in ((where, cell), (f"{where}.corrected", fixed)):
+        if candidate.model not in matrix.models:
+            raise ConfigError(f"matrix {matrix.name}: {label}.model", f"unknown model '{candidate.model}'",
+                              f"use one of {sorted(matrix.models)} or add it under 'models:'")
+    chosen = fixed if matrix.variant == "corrected" else cell
+    return PlannedCell(chosen, matrix.models[chosen.model], where)
+
+
 def expand(matrix: MatrixSpec) -> list[PlannedCell]:
     """Return every cell of ``matrix`` (axes product, then explicit cells), over its defaults.
 
-    Both variants of a cell with ``corrected:`` are validated, whichever one runs.
-
     Raises:
-        ConfigError: a cell is invalid, names an unknown model, or two cells share a key.
+        ConfigError: one line per problem over all rows (invalid cells, unknown models, duplicates).
     """
     sources = _axis_rows(matrix.axes) + [(f"cells[{i}]", c) for i, c in enumerate(matrix.cells)]
     planned: dict[str, PlannedCell] = {}
+    found: list[Problem] = []
     for where, raw in sources:
-        row, corrected = _split_corrected(matrix.name, where, raw)
-        cell = _parse_cell(matrix, where, row, {})
-        if corrected is not None:
-            fixed = _parse_cell(matrix, where, row, corrected)
-            cell = fixed if matrix.variant == "corrected" else cell
-        for label, candidate in ((where, cell), (f"{where}.corrected", cell if corrected is None else fixed)):
-            if candidate.model not in matrix.models:
-                raise ConfigError(f"matrix {matrix.name}: {label}.model", f"unknown model '{candidate.model}'",
-                                  f"use one of {sorted(matrix.models)} or add it under 'models:'")
-        if cell.key in planned:
-            raise ConfigError(f"matrix {matrix.name}: {where}", f"duplicate cell {cell.key}",
-                              "remove the duplicate or change gpus/tp/ep/peft")
-        planned[cell.key] = PlannedCell(cell, matrix.models[cell.model], where)
+        try:
+            pc = _planned_row(matrix, where, raw)
+        except ConfigError as exc:
+            found += exc.problems
+            continue
+        if pc.cell.key in planned:
+            found.append(Problem(f"matrix {matrix.name}: {where}", f"duplicate cell {pc.cell.key}",
+                                 "remove the duplicate or change gpus/tp/ep/peft"))
+        planned[pc.cell.key] = pc
         for rep in range(2, matrix.repeats + 1):
-            copy = cell.model_copy(update={"repeat": rep})
-            planned[copy.key] = PlannedCell(copy, matrix.models[cell.model], where)
+            copy = pc.cell.model_copy(update={"repeat": rep})
+            planned[copy.key] = PlannedCell(copy, pc.model, where)
+    if found:
+        raise ConfigError.of(found[:MAX_PROBLEMS])
     return list(planned.values())
 
 
@@ -120,11 +130,13 @@ def plan_cells(matrix: MatrixSpec, profile: ProfileSpec | None = None) -> list[P
         ConfigError: one line per broken rule, naming the cell's key path and a concrete fix.
     """
     cells = expand(matrix)
+    found: list[Problem] = []
     for pc in cells:
         rules = cell_rules(pc.cell, pc.model) + (profile_rules(pc.cell, pc.model, profile) if profile else [])
-        if rules:
-            where = pc.origin or "cells"
-            suffix = f" (cell {pc.cell.key})" if where.startswith("axes") else ""
-            raise ConfigError.of([Problem(f"matrix {matrix.name}: {where}.{field}", problem + suffix, fix)
-                                  for field, problem, fix in rules])
+        where = pc.origin or "cells"
+        suffix = f" (cell {pc.cell.key})" if where.startswith("axes") else ""
+        found += [Problem(f"matrix {matrix.name}: {where}.{field}", problem + suffix, fix)
+                  for field, problem, fix in rules]
+    if found:
+        raise ConfigError.of(found[:MAX_PROBLEMS])
     return cells

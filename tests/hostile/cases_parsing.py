@@ -94,6 +94,10 @@ MESSAGES = [
          fix="rename it to 'partition'"),
     _msg("three-problems-three-lines", {"gpus": 0, "tp": True, "peft": "dora"}, "cells[0].gpus", "1 or more",
          lines=3),
+    _msg("problems-in-two-cells-two-lines", {}, "cells[1].tp", "tp in [1, 2, 4]", lines=2, matrix=nemo_matrix(
+        {"gpus": 4, "global_batch_size": 6}) | {"cells": [
+            {"model": "llama31_8b", "track": "data_parallel", "gpus": 4, "global_batch_size": 6},
+            {"model": "llama31_8b", "track": "model_parallel", "peft": "none", "gpus": 4, "tp": 3}]}),
     _msg("unknown-key-in-defaults", {}, "defaults.gpu", "rename it to 'gpus'",
          matrix=nemo_matrix(defaults={"gpu": 2})),
     _msg("unknown-key-in-axes", {}, "axes[0].gpu", "rename it to 'gpus'",
