@@ -138,5 +138,15 @@ def plan_cells(matrix: MatrixSpec, profile: ProfileSpec | None = None) -> list[P
         found += [Problem(f"matrix {matrix.name}: {where}.{field}", problem + suffix, fix)
                   for field, problem, fix in rules]
     if found:
-        raise ConfigError.of(found[:MAX_PROBLEMS])
+        raise ConfigError.of(_collapse(found)[:MAX_PROBLEMS])
     return cells
+
+
+def _collapse(found: list[Problem]) -> list[Problem]:
+    """Return ``found`` with repeats of the same problem and fix (e.g. a profile mismatch in every cell)
+    reported once, at their first key path, with how many more cells share it."""
+    groups: dict[tuple[str, str], list[Problem]] = {}
+    for p in found:
+        groups.setdefault((p.problem, p.fix), []).append(p)
+    return [Problem(ps[0].field, ps[0].problem + (f" (and {len(ps) - 1} more cells)" if len(ps) > 1 else ""),
+                    ps[0].fix) for ps in groups.values()]
