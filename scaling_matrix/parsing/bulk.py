@@ -16,7 +16,8 @@ the last progress line the kernel reports, completion).
 A file the kernel cannot decide exactly goes to the Python parser, whole: numbers beyond 18 digits
 or 10^+-22, ``_`` in a step or time (Python reads ``1_000``), a located key twice in a line,
 AutoModel's ``| epoch `` or Megatron's ``consumed samples:`` (another format may win), a JSONL head,
-progress markers but no step, too many steps or stop lines, an nvidia-smi CSV. Without numba every file
+progress markers but no step, too many steps or stop lines, an nvidia-smi CSV, no NeMo 2 step but NeMo 1's
+``global_step=``. Without numba every file
 goes there.
 """
 
@@ -36,7 +37,7 @@ from scaling_matrix.parsing import bulk_kernel as K
 from scaling_matrix.parsing import failures as F
 from scaling_matrix.parsing.bulk_failures import Failures as _Failures
 from scaling_matrix.parsing.engine import CHUNK_BYTES
-from scaling_matrix.parsing.formats import NEMO_PAIRS, NEMO_RULES
+from scaling_matrix.parsing.formats import NEMO1_RULES, NEMO_PAIRS, NEMO_RULES
 from scaling_matrix.parsing.progress import parse_file
 from scaling_matrix.parsing.rules import apply_rule, num
 from scaling_matrix.parsing.smi import SmiCsv
@@ -52,6 +53,7 @@ BATCH_BYTES = 16 << 20
 _FIELD = {"global_step": 0, "step_time_s": 1, "train_loss": 2, "val_loss": 3, "global_batch_size": 4,
           "consumed_samples": 5}  # attribute -> kernel field: 0, 1 converted; 2-5 located (pos[:, field - 2])
 _CAND, _STOPS = 64, 16  # keyword lines kept per file (more: the file is read here), stop lines (more: Python)
+_NEMO1_MARKER = NEMO1_RULES[0].marker  # a file without NeMo 2 steps may be a NeMo 1 log
 _WHOLE_FILE = 1 << 62  # the kernel's "tail": keyword lines are collected over the whole file
 _OPENERS = b"{ \t\n\r\x0b\x0c"  # a JSONL log opens with one of these
 _ITEM = re.compile(rb"[^|\n]*")
@@ -229,7 +231,8 @@ def _summaries(paths: list[Any], a: np.ndarray, offs: np.ndarray, scan: tuple[np
     for f, info in enumerate(fo.tolist()):
         s, e, r0, n = bounds[f], bounds[f + 1], starts[f], info[0]
         if info[2] & K.FALLBACK or (n == 0 and info[5]) or (e > s and firsts[f] in _OPENERS and _jsonl(a[s:e])) \
-                or (firsts[f] == 116 and SmiCsv.sniff(a[s: min(e, s + 4096)].tobytes())):  # "t": nvidia-smi CSV
+                or (firsts[f] == 116 and SmiCsv.sniff(a[s: min(e, s + 4096)].tobytes())) \
+                or (n == 0 and _NEMO1_MARKER in a[s:e].tobytes()):  # "t": nvidia-smi CSV; NeMo 1 tqdm bar
             out[paths[f]] = python_summary(paths[f])
             continue
         spans = (cand[f, :info[3]].ravel().tolist(), stops[f, :info[4]].ravel().tolist())  # start, end, ...
