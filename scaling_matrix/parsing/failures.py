@@ -91,12 +91,6 @@ class Verdict:
     failure: Signature | None
     signatures: tuple[Signature, ...]
 
-    def role(self, sig: Signature) -> str:
-        """Return ``failure``, ``event`` (fatal-looking but the run went on or finished) or ``benign``."""
-        if self.failure is not None and sig.klass == self.failure.klass and sig.pos >= self.failure.pos:
-            return "failure"
-        return "event" if sig.fatal else "benign"
-
 
 def classify_line(line: str) -> str | None:
     """Return the class of the first signature ``line`` matches, else None."""
