@@ -10,6 +10,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "scaling_matrix"
 PURE = ["config", "matrix.py", "render", "parsing", "analysis.py", "report.py", "outcome.py",
         "records.py", "cells.py", "slurm", "metrics.py", "recipes.py", "memory_model.py",
+        "memory_terms.py", "memory_published.py", "squad.py",
         "feasibility.py", "history.py", "cell_rules.py", "safe_text.py"]
 FORBIDDEN = ("prefect", "sqlalchemy", "subprocess", "flows", "tasks", "blocks", "deployments")
 
