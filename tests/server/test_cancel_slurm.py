@@ -21,14 +21,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.prefect.test_slurm_flow import QUICK, write_profile
 from tests.server import cancel_helpers as ch
-from tests.server.conftest import BIN, PrefectServer, stop
+from tests.server.conftest import BIN, PrefectServer, Procs
 from tests.slurm.conftest import in_ci, slurm_problem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,29 +53,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def profile(tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_profile(tmp_path_factory.mktemp("cancel-profile"), "slurm", faults="1=sleep,2=sleep")
-
-
-class Procs:
-    """Background processes of one test, stopped (SIGTERM, then SIGKILL) at teardown."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp, self.procs = tmp_path, []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
-        log = self.tmp / f"{name}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.procs.append(proc)
-        return proc, log
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    p = Procs(tmp_path)
-    yield p
-    for proc in p.procs:
-        stop(proc)
 
 
 def _record(path: str, latency_s: float) -> None:
