@@ -37,7 +37,8 @@ from scaling_matrix.matrix import plan_cells
 from blocks.results_db import resolve_results_url as results_url
 from scaling_matrix.paths import run_dir, scaling_home
 from scaling_matrix.records import CellResult, RunInfo
-from scaling_matrix.run_control import cancel_run, derive_run_status, install_stop_handlers
+from scaling_matrix.run_control import cancel_run, derive_run_status
+from scaling_matrix.stop import stop_on_signals
 from tasks.finetune import TransientCellFailure, finetune_cell, finetune_cell_slurm
 from tasks.artifacts import attach_artifacts
 from tasks.results import finish_run, record_cell, record_provenance, record_run
@@ -120,7 +121,6 @@ def _run_cells(todo: list[CellPlan], prof: ProfileSpec, store_url: str) -> None:
 def _start_run(run_id: str, matrix_name: str, prof: ProfileSpec, plans: list[CellPlan]) -> str:
     """Prepare the run directory, store the run, its pending cells and provenance; return the DB URL."""
     CANCEL_ALL.clear()  # a stop request belongs to one flow run, not to the process
-    install_stop_handlers(CANCEL_ALL)
     run_dir(run_id).mkdir(parents=True, exist_ok=True)
     (run_dir(run_id) / "flow_run_id").write_text(str(flow_run.id or ""))
     store_url = results_url()
@@ -202,7 +202,7 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
             logger.info("%s: %s", plan.planned.cell.key, plan.command)
         return {"run_id": run_id, "dry_run": True, "cells": len(plans)}
     store_url = _start_run(run_id, mat.name, prof, plans)
-    with watch_for_cancel(str(flow_run.id or ""), CANCEL_ALL):
+    with stop_on_signals(CANCEL_ALL), watch_for_cancel(str(flow_run.id or ""), CANCEL_ALL):
         todo = _cells_to_launch(plans, matrix, profile, prof, store_url, force, mat.variant)
         _run_cells(todo, prof, store_url)
     if CANCEL_ALL.is_set():  # Ctrl-C/SIGTERM, a runner's kill or a cancel seen through the API

@@ -98,6 +98,10 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
         plan_cells(load_matrix(matrix, variant=variant, repeats=repeats), load_profile(profile))  # fail fast
     except ScalingError as exc:
         raise _fail(exc) from exc
+    from scaling_matrix.stop import CANCEL_ALL, ctrl_c_sets
+
+    if not dry_run:
+        ctrl_c_sets(CANCEL_ALL)  # before any thread starts; Ctrl-C then cancels gracefully
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.matrix import scaling_matrix

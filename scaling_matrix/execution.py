@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import getpass
 import secrets
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +20,8 @@ from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import LaunchError
 from scaling_matrix.matrix import PlannedCell
 from scaling_matrix.records import CellResult
+from scaling_matrix.stop import CANCEL_ALL
 
-#: Set by flow cancellation hooks: every local launch in this process stops its ranks.
-CANCEL_ALL = threading.Event()
 
 
 def new_run_id() -> str:

@@ -8,8 +8,6 @@ a kill of every local rank group, unfinished cells stored ``cancelled`` and the 
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -88,28 +86,5 @@ def cancel_run(store: ResultsStore, run_id: str, reason: str, status: str = "can
     return ids
 
 
-def install_stop_handlers(stop: threading.Event) -> None:
-    """Make SIGTERM and SIGINT set ``stop`` (a graceful cancel) instead of killing the flow at once.
-
-    The run then ends within seconds: watchers return, jobs are ``scancel``ed, cells stored. A
-    second signal runs the previous handler (Ctrl-C twice interrupts at once). Main thread only.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(signum)
-
-        def handler(sig: int, frame: object, previous: Any = previous) -> None:
-            if not stop.is_set():
-                stop.set()
-                return
-            if callable(previous):
-                previous(sig, frame)
-            else:
-                raise SystemExit(128 + sig)
-
-        signal.signal(signum, handler)
-
-
 __all__ = ["FINAL_CELL_STATUSES", "RUN_STATUSES", "cancel_run", "derive_run_status",
-           "install_stop_handlers", "scancel_run_jobs"]
+           "stop_on_signals", "scancel_run_jobs"]

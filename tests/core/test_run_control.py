@@ -24,7 +24,8 @@ from scaling_matrix.config.loading import load_matrix, load_profile
 from scaling_matrix.matrix import expand
 from scaling_matrix.paths import results_url, run_dir
 from scaling_matrix.records import CellMetrics, CellResult, RunInfo
-from scaling_matrix.run_control import derive_run_status, install_stop_handlers
+from scaling_matrix.run_control import derive_run_status
+from scaling_matrix.stop import stop_on_signals
 
 runner = CliRunner()
 
@@ -66,13 +67,15 @@ def test_hooks_take_prefects_keywords_and_store_the_end(scaling_home: Path, hook
 
 def test_first_signal_stops_gracefully_second_runs_previous_handler() -> None:
     stop, seen = threading.Event(), []
-    old = {s: signal.signal(s, lambda sig, frame: seen.append(sig)) for s in (signal.SIGTERM, signal.SIGINT)}
+    record = lambda sig, frame: seen.append(sig)  # noqa: E731
+    old = {s: signal.signal(s, record) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        install_stop_handlers(stop)
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: no KeyboardInterrupt, a stop request
-        assert stop.is_set() and seen == []
-        os.kill(os.getpid(), signal.SIGTERM)  # again: the previous handler runs
-        assert seen == [signal.SIGTERM]
+        with stop_on_signals(stop):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: no KeyboardInterrupt, a stop request
+            assert stop.is_set() and seen == []
+            os.kill(os.getpid(), signal.SIGTERM)  # again: the previous handler runs
+            assert seen == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGINT) is record  # restored after the block
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -42,6 +42,11 @@ def ledger_jobs(db: Path, run_id: str) -> list[str]:
     return [r[0] for r in _query(db, "select job_id from attempts where run_id=? and job_id is not null", run_id)]
 
 
+def all_ledger_jobs(db: Path) -> list[str]:
+    """Return every SLURM job id in the ledger of ``db`` (teardown cleanup)."""
+    return [r[0] for r in _query(db, "select job_id from attempts where job_id is not null")]
+
+
 def in_queue(job_ids: list[str]) -> list[str]:
     """Return the ids of ``job_ids`` that ``squeue`` still lists (pending, running, completing)."""
     out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()

@@ -10,7 +10,7 @@ with ``CANCEL_LATENCY_LOG=path``, appended to that file.
   (a) served deployment (``python -m deployments.nightly``) + ``prefect flow-run cancel``
   (b) work pool + process worker + ``prefect flow-run cancel``
   (c) ``scaling-matrix run`` against the server + ``prefect flow-run cancel``
-  (d) ``scaling-matrix run`` on the ephemeral API + SIGTERM / SIGINT (Ctrl-C)
+  (d) ``scaling-matrix run`` on the ephemeral API + SIGTERM, or Ctrl-C (SIGINT to its process group)
   (e) ``scaling-matrix run`` SIGKILLed, then ``scaling-matrix cancel RUN_ID``
 """
 
@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,12 +43,18 @@ flow.from_source(source=sys.argv[1], entrypoint="flows/matrix.py:scaling_matrix"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One $SCALING_HOME for the module: the tiny model is imported (a SLURM job) only once."""
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One $SCALING_HOME for the module: the tiny model is imported (a SLURM job) only once.
+    Teardown scancels every job its ledger names, so a failing test never leaves the shared
+    cluster busy."""
     problem = slurm_problem()
     if problem:
         (pytest.fail if in_ci() else pytest.skip)(problem)
-    return tmp_path_factory.mktemp("cancel-home")
+    path = tmp_path_factory.mktemp("cancel-home")
+    yield path
+    jobs = ch.all_ledger_jobs(path / "results.db")
+    if jobs:
+        subprocess.run(["scancel", *jobs], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +127,19 @@ def test_c_cli_run_against_server(prefect_server: PrefectServer, home: Path, pro
     assert f"run {started.run_id} ended Cancelled" in log.read_text()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_d_cli_run_ephemeral_signal(signum: int, home: Path, profile: str, procs: Procs, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_d_cli_run_ephemeral_signal(how: str, home: Path, profile: str, procs: Procs, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(SCALING_HOME=str(home), PREFECT_HOME=str(tmp_path / "prefect-home"))
     t_start = time.time()
     proc, log = _cli_run(procs, "cli-ephemeral", env, profile)
     started = ch.wait_started(home, lambda: ch.newest_run(home, t_start), log=log)
     t0 = time.monotonic()
-    os.kill(proc.pid, signum)  # what `kill PID` or Ctrl-C (SIGINT) delivers to the CLI
-    _record(f"d scaling-matrix run (ephemeral) + {signal.Signals(signum).name}", ch.wait_jobs_gone(started.jobs, t0, log))
+    if how == "SIGTERM":
+        os.kill(proc.pid, signal.SIGTERM)  # `kill PID`, a batch system's time limit
+    else:  # a terminal's Ctrl-C: SIGINT to the whole foreground group, the ephemeral server included
+        os.killpg(proc.pid, signal.SIGINT)
+    _record(f"d scaling-matrix run (ephemeral) + {how}", ch.wait_jobs_gone(started.jobs, t0, log))
     assert proc.wait(timeout=60) == 130, log.read_text()[-3000:]
     ch.assert_cancelled_record(home / "results.db", started.run_id)
     assert f"run {started.run_id} ended Cancelled" in log.read_text(), log.read_text()[-3000:]
