@@ -72,7 +72,7 @@ def scaling_table(title: str, df: pd.DataFrame, tall: bool) -> Table:
     if not tall:
         table = Table(title=title)
         for col in df.columns:
-            table.add_column(str(col), justify="right")
+            table.add_column(str(col), justify="right", overflow="fold")
         for row in df.itertuples(index=False):
             table.add_row(*(_fmt(v) for v in row))
         return table
