@@ -56,14 +56,13 @@ def _stop_run_of(flow_run_id: str, status: str, reason: str) -> None:
 
 
 def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:
-    """``on_cancellation`` hook (Prefect calls hooks with the keywords flow, flow_run, state)."""
-    CANCEL_ALL.set()
+    """``on_cancellation`` hook (Prefect calls hooks with the keywords flow, flow_run, state); runs in
+    the runner or worker process for deployments, so it stops the run through the store and SLURM."""
     _stop_run_of(str(flow_run.id), "cancelled", f"flow run cancelled ({state.name})")
 
 
 def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:
     """``on_crashed`` hook: the orchestrator died; stop its jobs and store the run as crashed."""
-    CANCEL_ALL.set()
     _stop_run_of(str(flow_run.id), "crashed", f"flow run crashed: {state.message or state.name}"[:500])
 
 
@@ -120,7 +119,6 @@ def _run_cells(todo: list[CellPlan], prof: ProfileSpec, store_url: str) -> None:
 
 def _start_run(run_id: str, matrix_name: str, prof: ProfileSpec, plans: list[CellPlan]) -> str:
     """Prepare the run directory, store the run, its pending cells and provenance; return the DB URL."""
-    CANCEL_ALL.clear()  # a stop request belongs to one flow run, not to the process
     run_dir(run_id).mkdir(parents=True, exist_ok=True)
     (run_dir(run_id) / "flow_run_id").write_text(str(flow_run.id or ""))
     store_url = results_url()
@@ -202,11 +200,14 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
             logger.info("%s: %s", plan.planned.cell.key, plan.command)
         return {"run_id": run_id, "dry_run": True, "cells": len(plans)}
     store_url = _start_run(run_id, mat.name, prof, plans)
-    with stop_on_signals(CANCEL_ALL), watch_for_cancel(str(flow_run.id or ""), CANCEL_ALL):
-        todo = _cells_to_launch(plans, matrix, profile, prof, store_url, force, mat.variant)
-        _run_cells(todo, prof, store_url)
-    if CANCEL_ALL.is_set():  # Ctrl-C/SIGTERM, a runner's kill or a cancel seen through the API
-        return _cancelled(run_id, store_url)
+    try:
+        with stop_on_signals(CANCEL_ALL), watch_for_cancel(str(flow_run.id or ""), CANCEL_ALL):
+            todo = _cells_to_launch(plans, matrix, profile, prof, store_url, force, mat.variant)
+            _run_cells(todo, prof, store_url)
+        if CANCEL_ALL.is_set():  # Ctrl-C/SIGTERM, a runner's kill or a cancel seen through the API
+            return _cancelled(run_id, store_url)
+    finally:
+        CANCEL_ALL.clear()  # a stop request (even one made before the run started) ends with its run
     analysis = analyze(run_id, mat.name, SecretStr(store_url))  # masked in the UI
     attach_artifacts(analysis.payloads)  # on this flow run too: the run a user opens
     return _finish(run_id, len(plans), analysis, store_url)

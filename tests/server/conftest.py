@@ -96,4 +96,4 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     p = Procs(tmp_path)
     yield p
     for proc in p.procs:
-        stop(proc)
+        stop(proc, timeout_s=5)  # a worker takes > 20 s to honour SIGTERM; nothing of it is needed now
