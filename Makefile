@@ -3,18 +3,20 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+# Every version the suite was tested with (pip-tools); `make lock` refreshes it.
+LOCK    := requirements.lock
 PIP     := $(BIN)/python -m pip
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: demo test install clean slurm-up slurm-down
+.PHONY: demo test install lock clean slurm-up slurm-down
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m venv $(VENV) || { $(PY) -m pip install --user virtualenv && $(PY) -m virtualenv $(VENV); }
 	$(PIP) install --quiet --upgrade pip
 	# PyTorch first: 2.13.0 resolves to the CPU build here; everything after accepts it.
-	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[test,postgres]'
+	$(PIP) install --quiet -c $(LOCK) torch==2.13.0
+	$(PIP) install --quiet -c $(LOCK) -e '.[test,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +27,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Re-resolve requirements.lock (newest versions pyproject.toml allows, torch from requirements-torch.txt).
+lock: $(STAMP)
+	$(PIP) install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --upgrade --extra test --extra postgres --extra fast --strip-extras \
+	  --no-emit-index-url --no-emit-find-links -c requirements-torch.txt -o $(LOCK) pyproject.toml
 
 slurm-up:
 	scripts/local-slurm.sh up

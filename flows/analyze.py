@@ -21,7 +21,7 @@ from scaling_matrix.history import DEFAULT_METRICS, Alert, detect_regressions, w
 from scaling_matrix.paths import run_dir
 from scaling_matrix.plots import plots_markdown, render_plots
 from scaling_matrix.report import report_rows
-from tasks.artifacts import publish_artifacts, publish_plots, publish_regressions
+from tasks.artifacts import ArtifactPayload, publish_artifacts, publish_plots, publish_regressions
 
 #: Nights of history loaded per cell (detector window plus room for the trend plot).
 HISTORY_NIGHTS = 60
@@ -29,7 +29,7 @@ HISTORY_NIGHTS = 60
 
 @dataclass
 class Analysis:
-    """What ``analyze`` found: report rows, regression alerts, artifact keys and plot files."""
+    """What ``analyze`` found: report rows, regression alerts, artifact keys and payloads, plot files."""
 
     run_id: str
     rows: list[dict[str, Any]]
@@ -37,6 +37,7 @@ class Analysis:
     artifacts: list[str] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
     regressions_key: str = ""
+    payloads: list[ArtifactPayload] = field(default_factory=list)
 
 
 @task(name="load-history", cache_policy=NO_CACHE)
@@ -72,19 +73,20 @@ def analyze(run_id: str, matrix: str, store_url: SecretStr | None = None,
     """
     url = store_url.get_secret_value() if store_url else resolve_results_url()
     cells = ResultsStore(url).cells(run_id)
-    keys = publish_artifacts(run_id, matrix, cells)
+    payloads = publish_artifacts(run_id, matrix, cells)
     rows = report_rows(cells)
     history = load_history(url, run_id, cells)
     alerts = find_regressions(history, run_id, list(metrics or DEFAULT_METRICS))
     plots = render_plots(rows, history, alerts, run_dir(run_id) / "report")
-    keys.append(publish_plots(run_id, matrix, plots_markdown(plots, run_id, matrix)))
-    result = Analysis(run_id, rows, alerts, keys, [p.path for p in plots if p.path])
+    payloads.append(publish_plots(run_id, matrix, plots_markdown(plots, run_id, matrix)))
+    result = Analysis(run_id, rows, alerts, [], [p.path for p in plots if p.path], payloads=payloads)
     if alerts:
-        result.regressions_key = publish_regressions(run_id, matrix, alerts)
-        keys.append(result.regressions_key)
+        payloads.append(publish_regressions(run_id, matrix, alerts))
+        result.regressions_key = payloads[-1].key
         logger = get_run_logger()
         for alert in alerts:
             logger.warning("regression: %s", alert.summary())
+    result.artifacts = [p.key for p in payloads]
     return result
 
 

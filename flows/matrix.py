@@ -13,12 +13,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
+from prefect.states import Cancelled, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
 from flows.analyze import analyze
+from flows.cancel_watch import watch_for_cancel
 from flows.import_models import import_models
-from scaling_matrix.adapters.local import SlotPool, chain_sigterm, kill_recorded_groups
+from scaling_matrix.adapters.local import SlotPool
 from scaling_matrix.adapters.runner import SubprocessRunner
 from scaling_matrix.adapters.slurm import SlurmClient
 from scaling_matrix.adapters.slurm_watch import JobWatcher
@@ -27,7 +29,6 @@ from scaling_matrix.cells import CellPlan, plan_cell
 from scaling_matrix.config.loading import load_matrix, load_profile
 from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import ScalingError
-from scaling_matrix.execution_slurm import cancel_ledger_jobs
 from scaling_matrix.feasibility import assess
 from scaling_matrix.execution import (CANCEL_ALL, check_import_targets, current_user, git_revision,
                                       initial_result, new_run_id)
@@ -36,7 +37,10 @@ from scaling_matrix.matrix import plan_cells
 from blocks.results_db import resolve_results_url as results_url
 from scaling_matrix.paths import run_dir, scaling_home
 from scaling_matrix.records import CellResult, RunInfo
+from scaling_matrix.run_control import cancel_run, derive_run_status
+from scaling_matrix.stop import stop_on_signals
 from tasks.finetune import TransientCellFailure, finetune_cell, finetune_cell_slurm
+from tasks.artifacts import attach_artifacts
 from tasks.results import finish_run, record_cell, record_provenance, record_run
 
 
@@ -44,13 +48,22 @@ class CellFailures(ScalingError):
     """Raised at the end of a run in which some cells did not complete."""
 
 
-def _kill_run_processes(flow: Any, fr: Any, state: Any) -> None:
-    """Cancellation/crash hook: stop every rank process of this flow run, wherever it runs."""
-    CANCEL_ALL.set()
+def _stop_run_of(flow_run_id: str, status: str, reason: str) -> None:
+    """Cancel the run(s) whose directory records ``flow_run_id`` (jobs, ranks, cells, run status)."""
     for marker in (scaling_home() / "runs").glob("*/flow_run_id"):
-        if marker.read_text().strip() == str(fr.id):
-            kill_recorded_groups(marker.parent)
-            cancel_ledger_jobs(ResultsStore(results_url()), marker.parent.name)
+        if marker.read_text().strip() == flow_run_id:
+            cancel_run(ResultsStore(results_url()), marker.parent.name, reason, status)
+
+
+def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_cancellation`` hook (Prefect calls hooks with the keywords flow, flow_run, state); runs in
+    the runner or worker process for deployments, so it stops the run through the store and SLURM."""
+    _stop_run_of(str(flow_run.id), "cancelled", f"flow run cancelled ({state.name})")
+
+
+def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_crashed`` hook: the orchestrator died; stop its jobs and store the run as crashed."""
+    _stop_run_of(str(flow_run.id), "crashed", f"flow run crashed: {state.message or state.name}"[:500])
 
 
 def _collect(futures: list[tuple[CellPlan, PrefectFuture[CellResult]]]) -> list[CellResult]:
@@ -106,7 +119,6 @@ def _run_cells(todo: list[CellPlan], prof: ProfileSpec, store_url: str) -> None:
 
 def _start_run(run_id: str, matrix_name: str, prof: ProfileSpec, plans: list[CellPlan]) -> str:
     """Prepare the run directory, store the run, its pending cells and provenance; return the DB URL."""
-    chain_sigterm(CANCEL_ALL)
     run_dir(run_id).mkdir(parents=True, exist_ok=True)
     (run_dir(run_id) / "flow_run_id").write_text(str(flow_run.id or ""))
     store_url = results_url()
@@ -121,6 +133,8 @@ def _cells_to_launch(plans: list[CellPlan], matrix: str, profile: str, prof: Pro
     """Import models (of ``matrix`` in ``variant``), then return the cells still to run (not completed,
     imported, predicted to fit)."""
     imported = import_models(matrix, profile, variant)
+    if CANCEL_ALL.is_set():
+        return []
     run_id = plans[0].run_id if plans else ""
     done = {c["cell_id"] for c in ResultsStore(store_url).cells(run_id) if c["status"] == "completed"}
     todo = [p for p in plans if p.planned.cell.key not in done]
@@ -133,9 +147,11 @@ def _cells_to_launch(plans: list[CellPlan], matrix: str, profile: str, prof: Pro
 
 
 def _finish(run_id: str, n_cells: int, analysis: Any, store_url: str) -> dict[str, Any]:
-    """Mark the run finished; raise on failed cells or regressions (Failed state), else return a summary."""
-    bad = [c for c in ResultsStore(store_url).cells(run_id) if c["status"] not in ("completed", "skipped")]
-    finish_run(run_id, "failed" if bad else "completed", store_url, str(flow_run.id or ""))
+    """Store the run's derived status; raise on failed cells or regressions (Failed state), else
+    return a summary."""
+    cells = ResultsStore(store_url).cells(run_id)
+    finish_run(run_id, derive_run_status(cells), store_url, str(flow_run.id or ""))
+    bad = [c for c in cells if c["status"] not in ("completed", "skipped")]
     summary = {"run_id": run_id, "cells": n_cells, "completed": n_cells - len(bad),
                "failed": [f"{c['cell_id']}: {c['failure_class']}" for c in bad],
                "regressions": [a.summary() for a in analysis.alerts]}
@@ -147,11 +163,22 @@ def _finish(run_id: str, n_cells: int, analysis: Any, store_url: str) -> dict[st
     return summary
 
 
+def _cancelled(run_id: str, store_url: str) -> State:
+    """Stop what is left of a cancelled run, store it cancelled and return the Cancelled state."""
+    jobs = cancel_run(ResultsStore(store_url), run_id, "cancelled before the cell finished")
+    ResultsStore(store_url).finish_run(run_id, "cancelled", str(flow_run.id or ""))
+    cells = ResultsStore(store_url).cells(run_id)
+    done = sum(c["status"] == "completed" for c in cells)
+    get_run_logger().warning("run %s cancelled: %d of %d cells completed%s", run_id, done, len(cells),
+                             f"; scancelled {', '.join(jobs)}" if jobs else "")
+    return Cancelled(message=f"run {run_id} cancelled: {done} of {len(cells)} cells completed")
+
+
 @flow(name="scaling-matrix", task_runner=ThreadPoolTaskRunner(max_workers=16),
-      on_cancellation=[_kill_run_processes], on_crashed=[_kill_run_processes])
+      on_cancellation=[on_cancelled], on_crashed=[on_crashed])
 def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | None = None,
                    dry_run: bool = False, variant: str | None = None, force: bool = False,
-                   repeats: int | None = None) -> dict[str, Any]:
+                   repeats: int | None = None) -> dict[str, Any] | State:
     """Run every cell of ``matrix`` on ``profile``; return the run id and per-status counts.
 
     Args:
@@ -174,7 +201,14 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
         return {"run_id": run_id, "dry_run": True, "cells": len(plans)}
     check_import_targets(planned, prof)  # never import over somebody else's folder
     store_url = _start_run(run_id, mat.name, prof, plans)
-    todo = _cells_to_launch(plans, matrix, profile, prof, store_url, force, mat.variant)
-    _run_cells(todo, prof, store_url)
+    try:
+        with stop_on_signals(CANCEL_ALL), watch_for_cancel(str(flow_run.id or ""), CANCEL_ALL):
+            todo = _cells_to_launch(plans, matrix, profile, prof, store_url, force, mat.variant)
+            _run_cells(todo, prof, store_url)
+        if CANCEL_ALL.is_set():  # Ctrl-C/SIGTERM, a runner's kill or a cancel seen through the API
+            return _cancelled(run_id, store_url)
+    finally:
+        CANCEL_ALL.clear()  # a stop request (even one made before the run started) ends with its run
     analysis = analyze(run_id, mat.name, SecretStr(store_url))  # masked in the UI
+    attach_artifacts(analysis.payloads)  # on this flow run too: the run a user opens
     return _finish(run_id, len(plans), analysis, store_url)

@@ -14,11 +14,12 @@ from scaling_matrix.parsing.memory import MemorySummary
 from scaling_matrix.parsing.progress import ParsedLog
 from scaling_matrix.records import CellMetrics
 
-#: Column names of the workshop's four scaling tables (reference/workshop.md §8).
+#: Column names of the workshop's four scaling tables (reference/workshop.md §8); ``{b}`` is the
+#: table's baseline GPU count ("vs 1 GPU", "vs 2 GPU", "vs 4 GPU" in the workshop's tables).
 WORKSHOP_COLUMNS = [
     "GPUs", "Batch per GPU", "Total job time (HH:MM:SS)", "Train step time (s)",
     "Last reduced_train_loss", "GPU 0 Peak (MiB)", "GPU 0 Avg (MiB)", "GPU 0 Mode (MiB)",
-    "Time scaling vs B GPU", "Peak memory scaling vs B GPU",
+    "Time scaling vs {b} GPU", "Peak memory scaling vs {b} GPU",
 ]
 GROUP_KEYS = ["model", "track", "workload", "device"]
 NUMERIC = ["step_time_s", "median_step_time_s", "mean_step_time_s", "wall_clock_s", "first_loss",
@@ -108,8 +109,16 @@ def add_scaling(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return df.sort_values(GROUP_KEYS + ["gpus", "tp", "ep"]).reset_index(drop=True)
 
 
+def workshop_columns(baseline_gpus: int) -> list[str]:
+    """Return the workshop's column names with the real baseline GPU count in the scaling headers."""
+    return [c.format(b=baseline_gpus) for c in WORKSHOP_COLUMNS]
+
+
 def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
-    """Return one (model, track) group in the workshop's columns (+ TP/EP/SP for model parallel)."""
+    """Return the completed cells of one (model, track) group in the workshop's columns (+ TP/EP/SP
+    for model parallel); scaling headers name the group's baseline ("vs 1 GPU")."""
+    group = group[group["status"] == "completed"]
+    b = int(group["baseline_gpus"].dropna().iloc[0]) if group["baseline_gpus"].notna().any() else 1
     layout = {}
     if (group["track"] == "model_parallel").any():
         layout = {"TP": group["tp"], "EP": group["ep"], "SP": group["sp"].map(lambda v: "on" if v else "off")}
@@ -123,9 +132,9 @@ def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
         "GPU 0 Peak (MiB)": group["peak_mem_mib"],
         "GPU 0 Avg (MiB)": group["avg_mem_mib"].round(2),
         "GPU 0 Mode (MiB)": group["mode_mem_mib"],
-        "Time scaling vs B GPU": group["time_scaling"].round(3),
-        "Peak memory scaling vs B GPU": group["mem_scaling"].round(3),
-        "Speedup vs B GPU (throughput)": group["speedup"].round(3),
+        f"Time scaling vs {b} GPU": group["time_scaling"].round(3),
+        f"Peak memory scaling vs {b} GPU": group["mem_scaling"].round(3),
+        f"Speedup vs {b} GPU (throughput)": group["speedup"].round(3),
         "Parallel efficiency": group["parallel_efficiency"].round(3),
         "Tokens/s/GPU": group["tokens_per_s_per_gpu"].round(1),
     })
@@ -133,9 +142,13 @@ def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
 
 
 def scaling_tables(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], pd.DataFrame]:
-    """Return the workshop tables keyed by (model, track, workload, device)."""
+    """Return the workshop tables of completed cells keyed by (model, track, workload, device).
+
+    Failed, cancelled or partial cells are never rows here (their numbers would pass for
+    measurements); reports list them separately.
+    """
     df = add_scaling(rows)
     if df.empty:
         return {}
     return {tuple(str(k) for k in key): workshop_table(g)
-            for key, g in df.groupby(GROUP_KEYS, dropna=False, sort=True)}
+            for key, g in df.groupby(GROUP_KEYS, dropna=False, sort=True) if (g["status"] == "completed").any()}

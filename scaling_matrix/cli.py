@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from scaling_matrix.cli_checks import check_automodel_version, check_resume, say
 from scaling_matrix.config.loading import load_matrix, load_profile, preset_names
@@ -27,15 +25,6 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }
-
-
-class Format(StrEnum):
-    """Report output formats."""
-
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
@@ -121,84 +110,25 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
             check_import_targets(cells, prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
+    from scaling_matrix.stop import CANCEL_ALL, ctrl_c_sets
+
+    if not dry_run:
+        ctrl_c_sets(CANCEL_ALL)  # before any thread starts; Ctrl-C then cancels gracefully
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.matrix import scaling_matrix
     from scaling_matrix.execution import new_run_id
 
     run_id = resume or new_run_id()
+    console.print(f"run {run_id}: Ctrl-C or SIGTERM cancels it (jobs are scancelled, cells stored)")
     state = scaling_matrix(matrix=matrix, profile=profile, run_id=run_id, dry_run=dry_run,
                            variant=variant, force=force, repeats=repeats, return_state=True)
     if not dry_run:
-        _print_report(run_id, Format.table)
+        print_report(run_id, Format.table)
     if not state.is_completed():
         say(err_console, f"run {run_id} ended {state.name}: {state.message}", "bold red")
-        raise typer.Exit(1)
+        raise typer.Exit(130 if state.is_cancelled() else 1)
     say(console, f"run {run_id} {state.name}", "green")
-
-
-def _rows_for(run_id: str | None, last: bool) -> tuple[str, list[dict[str, Any]]]:
-    from scaling_matrix.adapters.store import ResultsStore
-    from blocks.results_db import resolve_results_url as results_url
-
-    store = ResultsStore(results_url())
-    rid = store.last_run_id() if last or not run_id else run_id
-    if rid is None or store.run(rid) is None:
-        from blocks.results_db import redacted
-        from scaling_matrix.config.secrets import shown
-
-        raise ScalingError(f"--run: no run '{shown(run_id or '')}' in {redacted(results_url())} (fix: run "
-                           "`scaling-matrix run` first or pass --run with an id from `scaling-matrix runs`)")
-    return rid, store.cells(rid)
-
-
-def _print_report(run_id: str, fmt: Format, last: bool = False) -> None:
-    from scaling_matrix.analysis import scaling_tables
-    from scaling_matrix.report import render_csv, render_json, render_markdown, report_rows, table_title
-
-    rid, cells = _rows_for(run_id, last)
-    if fmt is Format.json:
-        typer.echo(render_json(report_rows(cells)))
-    elif fmt is Format.csv:
-        typer.echo(render_csv(report_rows(cells)), nl=False)
-    elif fmt is Format.markdown:
-        typer.echo(render_markdown(cells, rid), nl=False)
-    else:
-        for key, df in scaling_tables(cells).items():
-            table = Table(title=f"{table_title(key)} — run {rid}")
-            for col in df.columns:
-                table.add_column(str(col), justify="right")
-            for row in df.itertuples(index=False):
-                table.add_row(*("–" if v is None or v != v else f"{v:.4g}" if isinstance(v, float)
-                                else str(v) for v in row))
-            console.print(table)
-        for c in cells:
-            if c["status"] != "completed":
-                say(console, f"{c['cell_id']}: {c['status']} ({c['failure_class']}) {c['reason']}", "red")
-
-
-@app.command()
-def report(run_id: Annotated[str | None, typer.Option("--run", help="run id")] = None,
-           last: Annotated[bool, typer.Option("--last", help="the most recent run")] = False,
-           format: Annotated[Format, typer.Option("--format", "-f")] = Format.table) -> None:
-    """Print the scaling tables of a stored run."""
-    if not last and not run_id:
-        raise _fail(ScalingError("pass --last or --run RUN_ID"))
-    try:
-        _print_report(run_id or "", format, last)
-    except ScalingError as exc:
-        raise _fail(exc, 1) from exc
-
-
-@app.command()
-def runs(limit: int = 20) -> None:
-    """List stored runs, newest first."""
-    from scaling_matrix.adapters.store import ResultsStore
-    from blocks.results_db import resolve_results_url as results_url
-
-    for r in ResultsStore(results_url()).runs(limit):
-        say(console, f"{r['run_id']}  {r['status']:<10} matrix={r['matrix']} profile={r['profile']} "
-            f"workload={r['workload']} device={r['device']} user={r['user']}")
 
 
 @app.command()
@@ -234,6 +164,12 @@ def presets() -> None:
     console.print("matrices: " + ", ".join(preset_names("matrices")))
     console.print("profiles: " + ", ".join(preset_names("profiles")))
 
+
+from scaling_matrix.cli_runs import Format, cancel, cells, print_report, report, runs  # noqa: E402
+app.command()(report)
+app.command()(runs)
+app.command()(cells)
+app.command()(cancel)
 
 from scaling_matrix.cli_parse import parse_log, scan_logs  # noqa: E402
 app.command(name="parse-log")(parse_log)

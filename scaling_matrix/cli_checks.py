@@ -50,10 +50,10 @@ def recent_run_ids(limit: int = 5) -> list[str]:
     return [r["run_id"] for r in ResultsStore(url).runs(limit)]
 
 
-def check_resume(run_id: str) -> str:
-    """Return ``run_id`` when it is a valid id of a stored run; ConfigError naming ``--resume`` and
+def check_resume(run_id: str, flag: str = "--resume") -> str:
+    """Return ``run_id`` when it is a valid id of a stored run; ConfigError naming ``flag`` and
     listing recent runs otherwise (a typo must not silently start a new run)."""
-    check_run_id(run_id, "--resume")
+    check_run_id(run_id, flag)
     recent = recent_run_ids(50)
     if run_id in recent:
         return run_id
@@ -63,6 +63,7 @@ def check_resume(run_id: str) -> str:
     if recent and ResultsStore(resolve_results_url()).run(run_id) is not None:
         return run_id
     listed = ", ".join(recent[:5])
-    fix = f"pass one of the recent runs ({listed}) or leave out --resume to start a new run" if recent else \
-        "leave out --resume to start a new run (the results database has no runs yet)"
-    raise ConfigError("--resume", f"no run '{shown(run_id)}' in the results database", fix)
+    other = "leave out --resume to start a new run" if flag == "--resume" else "see `scaling-matrix runs`"
+    fix = f"pass one of the recent runs ({listed}) or {other}" if recent else \
+        f"{other} (the results database has no runs yet)"
+    raise ConfigError(flag, f"no run '{shown(run_id)}' in the results database", fix)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import getpass
 import secrets
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +22,8 @@ from scaling_matrix.matrix import PlannedCell
 from scaling_matrix.ownership import check_import_target, claim_import_target
 from scaling_matrix.paths import model_path, model_path_field
 from scaling_matrix.records import CellResult
+from scaling_matrix.stop import CANCEL_ALL
 
-#: Set by flow cancellation hooks: every local launch in this process stops its ranks.
-CANCEL_ALL = threading.Event()
 
 
 def new_run_id() -> str:

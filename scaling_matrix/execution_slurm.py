@@ -9,6 +9,7 @@ still queued/running or already finished instead of submitting again; an attempt
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -60,7 +61,13 @@ def submission_env(profile: ProfileSpec) -> dict[str, str]:
 
 def job_comment(plan: CellPlan, attempt: int) -> str:
     """Return the ``--comment`` that names this attempt's job in the scheduler."""
-    return f"scaling-matrix:{plan.run_id}:{plan.planned.cell.slug}:{attempt}"
+    return comment_for(plan.run_id, plan.planned.cell.key, attempt)
+
+
+def comment_for(run_id: str, cell_id: str, attempt: int) -> str:
+    """Return the ``--comment`` of attempt ``attempt`` of cell ``cell_id`` (its key) in ``run_id``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", cell_id.lower()).strip("-")  # CellSpec.slug of that key
+    return f"scaling-matrix:{run_id}:{slug}:{attempt}"
 
 
 def ledger_job(store: ResultsStore, plan: CellPlan, attempt: int, client: SlurmClient | None = None) -> str | None:
@@ -143,19 +150,6 @@ def run_slurm_attempt(plan: CellPlan, client: SlurmClient, watcher: JobWatcher, 
                                            "elapsed_s": status.elapsed_s, "slurm_state": status.raw_state},
                              cell_id=key)
     return result
-
-
-def cancel_ledger_jobs(store: ResultsStore, run_id: str, client: SlurmClient | None = None) -> list[str]:
-    """``scancel`` every job of ``run_id`` the ledger says may still run; return their ids."""
-    ids = sorted({str(a["job_id"]) for a in store.attempts(run_id) if a["job_id"] and a["status"] in LIVE})
-    if ids:
-        (client or SlurmClient(SubprocessRunner())).cancel(ids)
-        for a in store.attempts(run_id):
-            if a["job_id"] and str(a["job_id"]) in ids and a["status"] in LIVE:
-                store.record_attempt(run_id, a["cell_id"], a["attempt"], status="cancelled",
-                                     failure_class="cancelled", reason="scancel by the orchestrator",
-                                     finished_at=datetime.now(UTC))
-    return ids
 
 
 def import_model_slurm(planned: PlannedCell, profile: ProfileSpec, argv: list[str], target: Path,

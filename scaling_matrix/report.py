@@ -76,17 +76,37 @@ def table_title(key: tuple[str, ...]) -> str:
     return f"{model} — {track.replace('_', ' ')} (workload={workload}, device={device})"
 
 
+def progress(cell: dict[str, Any]) -> str:
+    """Return how far a cell got: 'no step logged', 'partial: step 7 of 40' or 'all 40 steps'."""
+    last, total = cell.get("last_step"), cell.get("max_steps")
+    if last is None:
+        return "no step logged"
+    if total and cell.get("reached_last_step"):
+        return f"all {total} steps"
+    return f"partial: step {last}" + (f" of {total}" if total else "")
+
+
+def incomplete_cells(cells: Iterable[dict[str, Any]]) -> list[str]:
+    """Return one line per cell that did not complete (status, class, progress, reason)."""
+    return [f"{c['status']}: {c['cell_id']} ({c.get('failure_class') or '–'}, {progress(c)}) "
+            f"{(c.get('reason') or '')[:200]}".rstrip() for c in cells if c.get("status") != "completed"]
+
+
 def render_markdown(cells: Iterable[dict[str, Any]], run_id: str | None = None) -> str:
-    """Return the workshop scaling tables of ``cells`` as a markdown document."""
+    """Return the workshop scaling tables of ``cells`` as a markdown document.
+
+    Tables and scaling ratios hold completed cells only; failed, cancelled and partial cells are
+    listed after them with how far they got.
+    """
     cells = list(cells)
     lines = [f"# Scaling results{f' — run {run_id}' if run_id else ''}", ""]
     for key, table in scaling_tables(cells).items():
         lines += [f"## {table_title(key)}", "", markdown_table(table), ""]
     failed = [c for c in cells if c.get("status") != "completed"]
     if failed:
-        lines += ["## Cells that did not complete", "", "| cell | status | class | reason |",
-                  "|---|---|---|---|"]
-        lines += [f"| {c['cell_id']} | {c['status']} | {c.get('failure_class') or '–'} | "
+        lines += ["## Cells that did not complete (not in the tables or ratios)", "",
+                  "| cell | status | class | progress | reason |", "|---|---|---|---|---|"]
+        lines += [f"| {c['cell_id']} | {c['status']} | {c.get('failure_class') or '–'} | {progress(c)} | "
                   f"{(c.get('reason') or '').replace('|', '/')[:200]} |" for c in failed]
     lines += restart_section(cells)
     if any(c.get("workload") == "tiny" for c in cells):

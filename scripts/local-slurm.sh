@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Single-node SLURM test cluster (Debian 12, slurm-wlm 22.05) with 8 fake GPUs.
+# Single-node SLURM test cluster (Debian 12, slurm-wlm 22.05) with 8 fake GPUs and the host's
+# real CPUs (nproc) and memory; cores are never shared between jobs (CR_Core, OverSubscribe=NO).
 #
 #   scripts/local-slurm.sh up      install (once), configure, start daemons, wait for the node
 #   scripts/local-slurm.sh down    stop the daemons this script starts (by pid file)
@@ -119,8 +120,10 @@ EOF
     printf '%s\n' AccountingStorageType=accounting_storage/slurmdbd AccountingStorageHost=localhost \
       AccountingStorageTRES=gres/gpu AccountingStoreFlags=job_comment  # resume finds jobs by --comment
   fi
-  echo "NodeName=$HOST CPUs=16 RealMemory=$(real_memory_mb) Gres=gpu:8 State=UNKNOWN"
-  echo "PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4"
+  # The machine's real cores and memory: with CR_Core and no oversubscription, a job that would
+  # share a core with another waits, so cells never distort each other's scaling numbers.
+  echo "NodeName=$HOST CPUs=$(nproc) RealMemory=$(real_memory_mb) Gres=gpu:8 State=UNKNOWN"
+  echo "PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
 }
 
 write_configs() {

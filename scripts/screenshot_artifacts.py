@@ -108,24 +108,27 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def run_analyze(api: str, scaling_home: Path, nights: int, regress: float) -> dict[str, Any]:
-    """Return artifact ids by key after seeding the store and running ``analyze`` against ``api``."""
+    """Return the ids of the artifacts on the triggered flow run, by key, after seeding the store and
+    running ``analyze`` against ``api`` (the run this script triggers, as a user would open it)."""
     os.environ.update(PREFECT_API_URL=api, SCALING_HOME=str(scaling_home),
                       PREFECT_SERVER_ANALYTICS_ENABLED="false")
     os.environ.pop("SCALING_DB_URL", None)
     os.environ.pop("SCALING_DB_BLOCK", None)
-    from prefect.artifacts import Artifact
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     from flows.analyze import analyze
     from scaling_matrix.paths import results_url
 
     run_id = seed_history(results_url(), nights, regress)
-    result = analyze(run_id, MATRIX)
-    ids = {}
-    for key in result.artifacts:
-        art = Artifact.get(key)
-        if art is not None:
-            ids[key] = str(art.id)
-    return {"run_id": run_id, "alerts": len(result.alerts), "ids": ids,
+    state = analyze(run_id, MATRIX, return_state=True)
+    result = state.result()
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    ids = {a.key: str(a.id) for a in arts if a.key in result.artifacts}
+    return {"run_id": run_id, "alerts": len(result.alerts), "ids": ids, "flow_run_id": str(flow_run_id),
             "plots": [str(p) for p in result.plots]}
 
 
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         url = f"{api.removesuffix('/api')}/artifacts/artifact/{found['ids'][args.key]}"
         screenshot(url, args.out.resolve(), args.chromium, args.budget_ms, args.window_size)
         print(f"run {found['run_id']}: {found['alerts']} alert(s); plots {found['plots']}")
-        print(f"artifact {args.key}: {url}")
+        print(f"artifact {args.key}: {url} (on flow run {found['flow_run_id']})")
         print(f"screenshot: {args.out.resolve()} ({args.out.stat().st_size} bytes)")
         return 0
     finally:

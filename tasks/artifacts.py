@@ -1,8 +1,14 @@
-"""Publish scaling tables, the run summary, plots and regressions as Prefect artifacts."""
+"""Publish scaling tables, the run summary, plots and regressions as Prefect artifacts.
+
+Each artifact is built once as an :class:`ArtifactPayload`; the ``analyze`` flow publishes them
+(its own copy) and the ``scaling-matrix`` flow attaches the same payloads to its own flow run,
+the run a user opens after ``deployment run``, a schedule or ``scaling-matrix run``.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import task
@@ -14,41 +20,71 @@ from scaling_matrix.history import Alert, render_alerts_markdown
 from scaling_matrix.report import render_markdown, table_title
 
 
+@dataclass(frozen=True)
+class ArtifactPayload:
+    """One artifact: ``kind`` 'table' (data: list of row dicts) or 'markdown' (data: str)."""
+
+    kind: str
+    key: str
+    data: Any
+    description: str
+
+
 def artifact_key(*parts: str) -> str:
     """Return a Prefect artifact key (``^[a-z0-9-]*$``) built from ``parts``."""
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower())).strip("-")
 
 
-@task(name="publish-artifacts", cache_policy=NO_CACHE)
-def publish_artifacts(run_id: str, matrix: str, cells: list[dict[str, Any]]) -> list[str]:
-    """Publish one table artifact per (model, track) and one markdown summary; return the keys."""
-    keys = []
+def create_artifact(payload: ArtifactPayload) -> None:
+    """Create ``payload`` in the current Prefect run context (task run, else flow run)."""
+    if payload.kind == "table":
+        create_table_artifact(payload.data, key=payload.key, description=payload.description)
+    else:
+        create_markdown_artifact(payload.data, key=payload.key, description=payload.description)
+
+
+def attach_artifacts(payloads: list[ArtifactPayload]) -> list[str]:
+    """Create every payload on the calling flow run (call from a flow body); return the keys."""
+    for payload in payloads:
+        create_artifact(payload)
+    return [p.key for p in payloads]
+
+
+def table_payloads(run_id: str, matrix: str, cells: list[dict[str, Any]]) -> list[ArtifactPayload]:
+    """Return one table per (model, track, workload, device) and the markdown summary of a run."""
+    out = []
     for (model, track, workload, device), table in scaling_tables(cells).items():
-        key = artifact_key("scaling", matrix, model, track, workload, device)
         records = table.astype(object).where(table.notna(), None).to_dict("records")
-        create_table_artifact(records, key=key,
-                              description=f"{table_title((model, track, workload, device))}, run {run_id}")
-        keys.append(key)
-    key = artifact_key("summary", matrix)
-    create_markdown_artifact(render_markdown(cells, run_id), key=key,
-                             description=f"Scaling summary of run {run_id}")
-    keys.append(key)
-    return keys
+        out.append(ArtifactPayload("table", artifact_key("scaling", matrix, model, track, workload, device),
+                                   records, f"{table_title((model, track, workload, device))}, run {run_id}"))
+    out.append(ArtifactPayload("markdown", artifact_key("summary", matrix), render_markdown(cells, run_id),
+                               f"Scaling summary of run {run_id}"))
+    return out
+
+
+@task(name="publish-artifacts", cache_policy=NO_CACHE)
+def publish_artifacts(run_id: str, matrix: str, cells: list[dict[str, Any]]) -> list[ArtifactPayload]:
+    """Publish one table artifact per (model, track) and one markdown summary; return them."""
+    payloads = table_payloads(run_id, matrix, cells)
+    for payload in payloads:
+        create_artifact(payload)
+    return payloads
 
 
 @task(name="publish-plots", cache_policy=NO_CACHE)
-def publish_plots(run_id: str, matrix: str, markdown: str) -> str:
-    """Publish the plots markdown (PNG data URIs) of a run; return its key ``plots-<matrix>``."""
-    key = artifact_key("plots", matrix)
-    create_markdown_artifact(markdown, key=key,
-                             description=f"Speedup, memory and step-time trend plots of run {run_id}")
-    return key
+def publish_plots(run_id: str, matrix: str, markdown: str) -> ArtifactPayload:
+    """Publish the plots markdown (PNG data URIs) of a run as ``plots-<matrix>``; return it."""
+    payload = ArtifactPayload("markdown", artifact_key("plots", matrix), markdown,
+                              f"Speedup, memory and step-time trend plots of run {run_id}")
+    create_artifact(payload)
+    return payload
 
 
 @task(name="publish-regressions", cache_policy=NO_CACHE)
-def publish_regressions(run_id: str, matrix: str, alerts: list[Alert]) -> str:
-    """Publish the regressions of a run with what changed; return its key ``regressions-<matrix>``."""
-    key = artifact_key("regressions", matrix)
-    create_markdown_artifact(render_alerts_markdown(alerts, run_id, matrix), key=key,
-                             description=f"{len(alerts)} regression(s) in run {run_id}")
-    return key
+def publish_regressions(run_id: str, matrix: str, alerts: list[Alert]) -> ArtifactPayload:
+    """Publish the regressions of a run with what changed as ``regressions-<matrix>``; return it."""
+    payload = ArtifactPayload("markdown", artifact_key("regressions", matrix),
+                              render_alerts_markdown(alerts, run_id, matrix),
+                              f"{len(alerts)} regression(s) in run {run_id}")
+    create_artifact(payload)
+    return payload

@@ -191,19 +191,3 @@ def kill_recorded_groups(run_directory: Path) -> int:
                 continue
         pidfile.unlink(missing_ok=True)
     return killed
-
-
-def chain_sigterm(on_term: threading.Event) -> None:
-    """Make SIGTERM set ``on_term`` before the previous handler runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handler(signum: int, frame: object) -> None:
-        on_term.set()
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_DFL:
-            raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)

@@ -116,6 +116,19 @@ class ResultsStore:
                 row.status, row.finished_at = status, _now()
                 row.flow_run_id = flow_run_id or row.flow_run_id
 
+    def cancel_unfinished_cells(self, run_id: str, reason: str) -> list[str]:
+        """Store every cell of ``run_id`` still pending or running as ``cancelled`` (class
+        ``cancelled``, ``reason``); return their ids. Final cells are left as they are."""
+        with self.session() as s, s.begin():
+            rows = s.scalars(select(CellRow).where(CellRow.run_id == run_id,
+                                                   CellRow.status.in_(("pending", "running"))))
+            changed = []
+            for row in rows:
+                row.status, row.failure_class, row.finished_at = "cancelled", "cancelled", _now()
+                row.reason = (f"{reason}; {row.reason}" if row.reason else reason)[:2000]
+                changed.append(row.cell_id)
+            return changed
+
     def save_cell(self, result: CellResult) -> None:
         """Insert or update the row of one cell result (NaN/inf metrics are stored as NULL everywhere)."""
         values = {k: _finite(v) for k, v in result.flat().items() if k in _CELL_COLUMNS}

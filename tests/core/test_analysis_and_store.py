@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scaling_matrix.adapters.store import ResultsStore
-from scaling_matrix.analysis import WORKSHOP_COLUMNS, hhmmss, scaling_tables
+from scaling_matrix.analysis import hhmmss, scaling_tables, workshop_columns
 from scaling_matrix.config.loading import load_matrix, load_profile
 from scaling_matrix.matrix import expand
 from scaling_matrix.records import CellMetrics, CellResult, RunInfo
@@ -68,6 +68,22 @@ def test_failed_cells_stay_in_report_without_scaling(store: ResultsStore) -> Non
     assert rows[2]["time_scaling"] == 1.0  # baseline = smallest *completed* count
     md = render_markdown(store.cells("r1"), "r1")
     assert "did not complete" in md and "workload=tiny" in md
+    (table,) = scaling_tables(store.cells("r1")).values()
+    assert list(table["GPUs"]) == [2]  # the failed cell's numbers never sit among measurements
+    assert "Time scaling vs 2 GPU" in table.columns  # the real baseline, as the workshop writes it
+
+
+def test_cancelled_partial_cell_is_marked_not_scaled(store: ResultsStore) -> None:
+    store.save_cell(_result("r1", 0, "completed", 100.0, 800.0))
+    partial = _result("r1", 1, "cancelled", 30.0, 500.0)
+    partial.metrics.last_step, partial.metrics.max_steps, partial.metrics.reached_last_step = 7, 40, False
+    store.save_cell(partial)
+    rows = {r["gpus"]: r for r in report_rows(store.cells("r1"))}
+    assert rows[2]["status"] == "cancelled" and rows[2]["time_scaling"] is None
+    (table,) = scaling_tables(store.cells("r1")).values()
+    assert list(table["GPUs"]) == [1]
+    md = render_markdown(store.cells("r1"), "r1")
+    assert "| tiny_llama/data_parallel/lora/g2/tp1-pp1-ep1 | cancelled | oom | partial: step 7 of 40 |" in md
 
 
 def test_workshop_table_columns_and_formats(store: ResultsStore) -> None:
@@ -75,8 +91,9 @@ def test_workshop_table_columns_and_formats(store: ResultsStore) -> None:
     tables = scaling_tables(store.cells("r1"))
     (key, table), = tables.items()
     assert key == ("tiny_llama", "data_parallel", "tiny", "cpu")
-    assert list(table.columns)[:10] == WORKSHOP_COLUMNS  # the workshop's columns exactly, then extras
-    assert list(table.columns)[10:] == ["Speedup vs B GPU (throughput)", "Parallel efficiency", "Tokens/s/GPU"]
+    assert list(table.columns)[:10] == workshop_columns(1)  # the workshop's columns exactly, then extras
+    assert list(table.columns)[8:10] == ["Time scaling vs 1 GPU", "Peak memory scaling vs 1 GPU"]
+    assert list(table.columns)[10:] == ["Speedup vs 1 GPU (throughput)", "Parallel efficiency", "Tokens/s/GPU"]
     assert table.iloc[0]["Total job time (HH:MM:SS)"] == "00:09:55"
     rows = report_rows(store.cells("r1"))
     assert json.loads(render_json(rows))[0]["peak_mem_mib"] == 16273.0

@@ -38,7 +38,7 @@ def test_quick_matrix_completes_and_publishes(scaling_home: Path, tmp_path: Path
     table = Artifact.get("scaling-quick-tiny-llama-data-parallel-tiny-cpu")
     summary = Artifact.get("summary-quick")
     assert table is not None and table.type == "table" and "run-ok" in (table.description or "")
-    assert summary is not None and "Time scaling vs B GPU" in str(summary.data)
+    assert summary is not None and "Time scaling vs 1 GPU" in str(summary.data)
     # Resume: completed cells are kept, nothing is re-run.
     state2 = scaling_matrix(matrix=QUICK, profile=_profile(tmp_path), run_id="run-ok", return_state=True)
     assert state2.is_completed()

@@ -17,6 +17,7 @@ import pytest
 from scaling_matrix.adapters.local import free_port
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -73,3 +74,26 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     finally:
         stop(proc)
         log.close()
+
+
+class Procs:
+    """Background processes of one test, stopped (SIGTERM, then SIGKILL) at teardown."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp, self.procs = tmp_path, []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+        log = self.tmp / f"{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.procs.append(proc)
+        return proc, log
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Procs]:
+    p = Procs(tmp_path)
+    yield p
+    for proc in p.procs:
+        stop(proc, timeout_s=5)  # a worker takes > 20 s to honour SIGTERM; nothing of it is needed now
