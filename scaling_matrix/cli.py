@@ -99,6 +99,10 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
         force: Annotated[bool, typer.Option("--force", help="run cells predicted not to fit")] = False,
         repeats: Annotated[int | None, typer.Option(help="run every cell N times (detector averages)")] = None) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
+    from scaling_matrix.stop import CANCEL_ALL, ctrl_c_sets
+
+    if not dry_run:  # first thing: the imports and checks below may start threads (Prefect, torch)
+        ctrl_c_sets(CANCEL_ALL)
     from scaling_matrix.execution import check_import_targets
 
     try:  # fail fast: bad input, a bad --resume, or an import target holding somebody else's data
@@ -110,10 +114,6 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
             check_import_targets(cells, prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
-    from scaling_matrix.stop import CANCEL_ALL, ctrl_c_sets
-
-    if not dry_run:
-        ctrl_c_sets(CANCEL_ALL)  # before any thread starts; Ctrl-C then cancels gracefully
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.matrix import scaling_matrix
