@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from enum import StrEnum
@@ -52,17 +53,25 @@ VariantOpt = Annotated[str | None, typer.Option(help="faithful|corrected: apply 
 @app.command()
 def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "smoke",
          profile: Annotated[str | None, typer.Option(help="profile preset or YAML path")] = None,
-         variant: VariantOpt = None) -> None:
+         variant: VariantOpt = None,
+         json_out: Annotated[bool, typer.Option("--json", help="print the rendered argv as one JSON "
+                                                "document (what the contract tier checks)")] = False) -> None:
     """Validate a matrix, print every rendered command and memory prediction; submits nothing."""
-    from scaling_matrix.cells import plan_cell, plan_import
+    from scaling_matrix.cells import plan_cell, plan_document, plan_import
     from scaling_matrix.feasibility import assess
+    from scaling_matrix.versions import profile_version_problems
 
     try:
         mat = load_matrix(matrix, variant=variant)
         prof = load_profile(profile or _default_profile_for(mat))
+        for warning in profile_version_problems(prof)[1]:
+            err_console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
         cells = plan_cells(mat, prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
+    if json_out:
+        typer.echo(json.dumps(plan_document(mat.name, prof, cells), indent=1))
+        return
     overhead = None
     if prof.device == "cpu":
         from scaling_matrix.adapters.runtime_probe import cpu_runtime_baseline_gib
@@ -187,31 +196,6 @@ def runs(limit: int = 20) -> None:
 
 
 @app.command()
-def automodel(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "workshop",
-              out: Annotated[str, typer.Option(help="directory for the recipe YAMLs")] = "automodel-configs",
-              version: Annotated[str, typer.Option(help="installed nemo_automodel version")] = "0.5.0") -> None:
-    """Write a NeMo AutoModel recipe YAML per cell and print each launch command."""
-    from pathlib import Path
-
-    from scaling_matrix.render.automodel import (automodel_launch_argv, render_automodel_config,
-                                                 render_automodel_yaml)
-    from scaling_matrix.render.shell import shell_join
-
-    try:
-        cells = plan_cells(load_matrix(matrix))
-    except ScalingError as exc:
-        raise _fail(exc) from exc
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    for pc in cells:
-        path = folder / f"{pc.cell.slug}.yaml"
-        cfg = render_automodel_config(pc.cell, pc.model, str(folder / "checkpoints" / pc.cell.slug))
-        path.write_text(render_automodel_yaml(cfg))
-        console.print(f"[cyan]{pc.cell.key}[/]\n  " + shell_join(automodel_launch_argv(str(path), pc.cell.devices,
-                                                                                       version)), soft_wrap=True)
-
-
-@app.command()
 def presets() -> None:
     """List the shipped matrix and profile presets."""
     console.print("matrices: " + ", ".join(preset_names("matrices")))
@@ -221,6 +205,9 @@ def presets() -> None:
 from scaling_matrix.cli_parse import parse_log, scan_logs  # noqa: E402
 app.command(name="parse-log")(parse_log)
 app.command(name="scan-logs")(scan_logs)
+
+from scaling_matrix.cli_automodel import automodel  # noqa: E402
+app.command(name="automodel")(automodel)
 
 from scaling_matrix.cli_history import compare, history, leaderboard  # noqa: E402
 app.command(name="history")(history)

@@ -9,6 +9,7 @@ from typing import Any
 from scaling_matrix.config.loading import parse_model
 from scaling_matrix.config.models import CellSpec, MatrixSpec, ModelSpec, ProfileSpec
 from scaling_matrix.errors import ConfigError
+from scaling_matrix.versions import check_profile_version
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ def plan_cells(matrix: MatrixSpec, profile: ProfileSpec | None = None) -> list[P
     Raises:
         ConfigError: naming the first offending cell and every rule it breaks.
     """
+    if profile is not None:
+        check_profile_version(profile)  # a NeMo version we have no contract for: refuse before anything
     cells = expand(matrix)
     for pc in cells:
         problems = check_cell(pc) + (check_against_profile(pc, profile) if profile else [])

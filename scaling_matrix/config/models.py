@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from scaling_matrix.versions import VersionText
+
 Track = Literal["data_parallel", "model_parallel"]
 Peft = Literal["lora", "none"]
 Workload = Literal["nemo", "tiny"]
@@ -182,6 +184,12 @@ class ProfileSpec(_Frozen):
     env: dict[str, str] = Field(default_factory=dict)
     slurm: SlurmSettings | None = None
     container: ContainerSettings = ContainerSettings()
+    nemo_version: VersionText | None = Field(
+        None, description="NeMo container (e.g. '25.07') or nemo-toolkit version (e.g. '2.4.1') the cluster "
+        "runs; picks the `nemo llm` grammar; default: the newest contracted one (scaling_matrix/versions.py)")
+    automodel_version: VersionText | None = Field(
+        None, description="nemo-automodel version (e.g. '0.7') for `scaling-matrix automodel`; default: the "
+        "newest contracted one")
 
     @field_validator("env")
     @classmethod
