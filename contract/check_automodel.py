@@ -80,8 +80,8 @@ def type_errors(obj: Any, path: str) -> list[str]:
         if origin is typing.Literal:
             ok = value in typing.get_args(hint)
         elif origin in (list, tuple):
-            ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value) \
-                if typing.get_args(hint) in ((str,), ()) or hint in (list, tuple) else isinstance(value, (list, tuple))
+            items_ok = all(isinstance(v, str) for v in value) if typing.get_args(hint) == (str,) else True
+            ok = isinstance(value, (list, tuple)) and items_ok
         elif hint is bool:
             ok = isinstance(value, bool)
         elif hint in (int, float):

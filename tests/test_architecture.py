@@ -10,7 +10,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "scaling_matrix"
 PURE = ["config", "matrix.py", "render", "parsing", "analysis.py", "report.py", "outcome.py",
         "records.py", "cells.py", "slurm", "metrics.py", "recipes.py", "memory_model.py",
-        "feasibility.py", "history.py"]
+        "feasibility.py", "history.py", "versions.py"]
 FORBIDDEN = ("prefect", "sqlalchemy", "subprocess", "flows", "tasks", "blocks", "deployments")
 
 
