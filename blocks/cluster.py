@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 from prefect.blocks.core import Block
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from scaling_matrix.config.messages import config_error
 from scaling_matrix.config.models import ContainerSettings, ProfileSpec, SlurmSettings
+from scaling_matrix.config.secrets import shown
 
 
 class SlurmCluster(Block):
@@ -42,7 +44,14 @@ class SlurmCluster(Block):
     retries: int = 2
 
     def to_profile(self, name: str | None = None, workload: Literal["nemo", "tiny"] = "nemo") -> ProfileSpec:
-        """Return the validated :class:`ProfileSpec` these settings describe."""
+        """Return the validated :class:`ProfileSpec` these settings describe (ConfigError naming the
+        block's field otherwise, never its value)."""
+        try:
+            return self._profile(name, workload)
+        except ValidationError as exc:
+            raise config_error(exc, f"slurm-cluster block {shown(self.cluster)}") from None
+
+    def _profile(self, name: str | None, workload: Literal["nemo", "tiny"]) -> ProfileSpec:
         slurm = SlurmSettings(partition=self.partition, account=self.account, qos=self.qos,
                               reservation=self.reservation, constraint=self.constraint,
                               constraint_by_gpus=self.constraint_by_gpus, time_limit=self.time_limit,

@@ -29,8 +29,8 @@ from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import ScalingError
 from scaling_matrix.execution_slurm import cancel_ledger_jobs
 from scaling_matrix.feasibility import assess
-from scaling_matrix.execution import (CANCEL_ALL, current_user, git_revision, initial_result,
-                                      new_run_id)
+from scaling_matrix.execution import (CANCEL_ALL, check_import_targets, current_user, git_revision,
+                                      initial_result, new_run_id)
 from scaling_matrix.history import RegressionDetected
 from scaling_matrix.matrix import plan_cells
 from blocks.results_db import resolve_results_url as results_url
@@ -172,6 +172,7 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
         for plan in plans:
             logger.info("%s: %s", plan.planned.cell.key, plan.command)
         return {"run_id": run_id, "dry_run": True, "cells": len(plans)}
+    check_import_targets(planned, prof)  # never import over somebody else's folder
     store_url = _start_run(run_id, mat.name, prof, plans)
     todo = _cells_to_launch(plans, matrix, profile, prof, store_url, force, mat.variant)
     _run_cells(todo, prof, store_url)

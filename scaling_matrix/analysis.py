@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
@@ -41,8 +42,7 @@ def cell_metrics(parsed: ParsedLog, memory: dict[int, MemorySummary],
         m.last_step, m.step_time_s = last.step, last.step_time_s
         losses = [s.train_loss for s in steps if s.train_loss is not None]
         m.first_loss, m.final_loss = (losses[0], losses[-1]) if losses else (None, None)
-        vals = [s.val_loss for s in steps if s.val_loss is not None]
-        m.last_val_loss = vals[-1] if vals else None
+        m.last_val_loss = parsed.last_val_loss  # progress val_loss or validation lines, never test loss
         times = [s.step_time_s for s in steps if s.step > 0 and s.step_time_s is not None
                  and s.step_time_s > 0]
         if times:
@@ -52,6 +52,9 @@ def cell_metrics(parsed: ParsedLog, memory: dict[int, MemorySummary],
         first = memory[min(memory)]
         m.peak_mem_mib, m.avg_mem_mib, m.mode_mem_mib = first.peak_mib, first.avg_mib, first.mode_mib
         m.all_peak_mem_mib = max(s.peak_mib for s in memory.values())
+    m.restarts = len(parsed.restarts)
+    m.restart_time_lost_s = parsed.restart_time_lost_s if parsed.restarts else None
+    m.restart_events = [asdict(r) for r in parsed.restarts]
     for key, value in steady_metrics(parsed, gpus, seq_length, global_batch_size, wall_clock_s).items():
         setattr(m, key, value)
     return m

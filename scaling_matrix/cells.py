@@ -80,17 +80,17 @@ def plan_import(planned: PlannedCell, profile: ProfileSpec, python: str | None =
 def evaluate(log_text: str, memory: MemoryLog, returncode: int | None, wall_clock_s: float | None,
              cancelled: bool = False, plan: CellPlan | None = None) -> tuple[Outcome, CellMetrics]:
     """Return the classified outcome and metrics of one finished local attempt."""
-    parsed = parse_text(log_text)
     cell = plan.planned.cell if plan else None
+    parsed = parse_text(log_text, expected_max_steps=cell.max_steps if cell else None)
     metrics = cell_metrics(parsed, summarize(memory), wall_clock_s, gpus=cell.gpus if cell else None,
                            seq_length=effective_seq_length(plan) if plan else None,
                            global_batch_size=cell.global_batch_size if cell else None)
-    outcome = classify_local(returncode, log_text, parsed.reached_last_step, cancelled)
+    outcome = classify_local(returncode, log_text, parsed.reached_last_step, cancelled, parsed=parsed)
     return outcome, metrics
 
 
 def plan_document(matrix: str, profile: ProfileSpec, cells: list[PlannedCell],
-                  run_id: str = "<run-id>") -> dict[str, object]:
+                  run_id: str = "RUN-ID") -> dict[str, object]:
     """Return what ``plan --json`` prints: every import and fine-tune argv of ``cells`` on ``profile``
     (unwrapped: the container wrapper is added by the sbatch renderer), plus the NeMo contract used."""
     contract = check_profile_version(profile)

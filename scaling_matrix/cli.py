@@ -12,15 +12,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scaling_matrix.cli_checks import check_resume, say
 from scaling_matrix.config.loading import load_matrix, load_profile, preset_names
 from scaling_matrix.config.models import MatrixSpec
 from scaling_matrix.errors import ScalingError
 from scaling_matrix.matrix import plan_cells
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="NeMo fine-tuning scaling benchmarks as Prefect flows.")
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True)
+# markup=False: user-supplied text (paths, notes, log lines, commands with [..]) is printed verbatim
+console = Console(width=None if sys.stdout.isatty() else 200, markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
 
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -38,7 +40,8 @@ class Format(StrEnum):
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}")
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        say(err_console, "error: " + line, "bold red")
     return typer.Exit(code)
 
 
@@ -59,13 +62,14 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
     """Validate a matrix, print every rendered command and memory prediction; submits nothing."""
     from scaling_matrix.cells import plan_cell, plan_document, plan_import
     from scaling_matrix.feasibility import assess
+    from scaling_matrix.render.shell import shell_join
     from scaling_matrix.versions import profile_version_problems
 
     try:
         mat = load_matrix(matrix, variant=variant)
         prof = load_profile(profile or _default_profile_for(mat))
         for warning in profile_version_problems(prof)[1]:
-            err_console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+            say(err_console, f"warning: {warning}", "bold yellow")
         cells = plan_cells(mat, prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
@@ -77,17 +81,18 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
         from scaling_matrix.adapters.runtime_probe import cpu_runtime_baseline_gib
         overhead = cpu_runtime_baseline_gib()
     verdicts = {a.planned.cell.key: a for a in assess(cells, prof, _calibrations(prof.device), overhead)}
-    console.print(f"[bold]matrix[/] {matrix}: {len(cells)} cells valid on profile [bold]{prof.name}[/] "
-                  f"(workload={prof.workload}, device={prof.device})")
+    say(console, f"matrix {matrix}: {len(cells)} cells valid on profile {prof.name} "
+        f"(workload={prof.workload}, device={prof.device})", "bold")
     for model in {pc.model.name: pc for pc in cells}.values():
-        console.print(f"\n[cyan]import {model.model.name}[/]\n  " + " ".join(plan_import(model, prof)), soft_wrap=True)
+        say(console, f"\nimport {model.model.name}", "cyan")
+        say(console, "  " + shell_join(plan_import(model, prof)))
     for pc in cells:
-        p = plan_cell("<run-id>", pc, prof)
-        console.print(f"\n[cyan]{pc.cell.key}[/]" + (f"  [dim]{pc.cell.note}[/]" if pc.cell.note else ""))
-        console.print("  " + p.command, soft_wrap=True)
+        p = plan_cell("RUN-ID", pc, prof)  # placeholder id: plan runs nothing
+        say(console, f"\n{pc.cell.key}" + (f"  {pc.cell.note}" if pc.cell.note else ""), "cyan")
+        say(console, "  " + p.command)
         a = verdicts[pc.cell.key]
         color = "red" if a.infeasible else "yellow" if a.prediction and a.prediction.verdict == "tight" else "green"
-        console.print(f"  [{color}]{a.describe()}[/]", soft_wrap=True)
+        say(console, f"  {a.describe()}", color)
 
 
 def _calibrations(device: str) -> dict[str, float]:
@@ -114,8 +119,15 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
         force: Annotated[bool, typer.Option("--force", help="run cells predicted not to fit")] = False,
         repeats: Annotated[int | None, typer.Option(help="run every cell N times (detector averages)")] = None) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
-    try:
-        plan_cells(load_matrix(matrix, variant=variant, repeats=repeats), load_profile(profile))  # fail fast
+    from scaling_matrix.execution import check_import_targets
+
+    try:  # fail fast: bad input, a bad --resume, or an import target holding somebody else's data
+        prof = load_profile(profile)
+        cells = plan_cells(load_matrix(matrix, variant=variant, repeats=repeats), prof)
+        if resume is not None:
+            check_resume(resume)
+        if not dry_run:
+            check_import_targets(cells, prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
     for key, value in PREFECT_DEFAULTS.items():
@@ -129,9 +141,9 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
     if not dry_run:
         _print_report(run_id, Format.table)
     if not state.is_completed():
-        err_console.print(f"[bold red]run {run_id} ended {state.name}:[/] {state.message}")
+        say(err_console, f"run {run_id} ended {state.name}: {state.message}", "bold red")
         raise typer.Exit(1)
-    console.print(f"[green]run {run_id} {state.name}[/]")
+    say(console, f"run {run_id} {state.name}", "green")
 
 
 def _rows_for(run_id: str | None, last: bool) -> tuple[str, list[dict[str, Any]]]:
@@ -141,8 +153,11 @@ def _rows_for(run_id: str | None, last: bool) -> tuple[str, list[dict[str, Any]]
     store = ResultsStore(results_url())
     rid = store.last_run_id() if last or not run_id else run_id
     if rid is None or store.run(rid) is None:
-        raise ScalingError(f"no run {run_id or ''} in {results_url()} (fix: run `scaling-matrix run` first "
-                           "or pass --run with an id from `scaling-matrix runs`)")
+        from blocks.results_db import redacted
+        from scaling_matrix.config.secrets import shown
+
+        raise ScalingError(f"--run: no run '{shown(run_id or '')}' in {redacted(results_url())} (fix: run "
+                           "`scaling-matrix run` first or pass --run with an id from `scaling-matrix runs`)")
     return rid, store.cells(rid)
 
 
@@ -168,7 +183,7 @@ def _print_report(run_id: str, fmt: Format, last: bool = False) -> None:
             console.print(table)
         for c in cells:
             if c["status"] != "completed":
-                console.print(f"[red]{c['cell_id']}: {c['status']} ({c['failure_class']}) {c['reason']}[/]")
+                say(console, f"{c['cell_id']}: {c['status']} ({c['failure_class']}) {c['reason']}", "red")
 
 
 @app.command()
@@ -191,8 +206,8 @@ def runs(limit: int = 20) -> None:
     from blocks.results_db import resolve_results_url as results_url
 
     for r in ResultsStore(results_url()).runs(limit):
-        console.print(f"{r['run_id']}  {r['status']:<10} matrix={r['matrix']} profile={r['profile']} "
-                      f"workload={r['workload']} device={r['device']} user={r['user']}")
+        say(console, f"{r['run_id']}  {r['status']:<10} matrix={r['matrix']} profile={r['profile']} "
+            f"workload={r['workload']} device={r['device']} user={r['user']}")
 
 
 @app.command()

@@ -16,10 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scaling_matrix.cli_checks import say
+
 if TYPE_CHECKING:
     from scaling_matrix.adapters.store import ResultsStore
 
-console = Console(width=200)
+console = Console(width=200, markup=False, highlight=False)  # user text printed verbatim
 SCALING_METRICS = ("time_scaling", "mem_scaling", "efficiency")
 COMPARE_METRICS = ("median_step_time_s", "step_time_s", "wall_clock_s", "peak_mem_mib", "final_loss")
 
@@ -129,7 +131,7 @@ def history(cell: Annotated[str, typer.Option("--cell", help="cell id (or its sl
                         "user": p.provenance.get("user"), "git_rev": p.provenance.get("git_rev"), metric: p.value,
                         "regression": f"{alert.change_pct:+.1f}% ({alert.rule})" if alert else ""})
     if not out:
-        console.print(f"no completed results for cell {cell!r} ({metric})")
+        say(console, f"no completed results for cell {cell!r} ({metric})")
         raise typer.Exit(1)
     if as_json:
         typer.echo(json.dumps(out, indent=2))
@@ -162,7 +164,7 @@ def compare(run_a: Annotated[str, typer.Argument(help="baseline run id")],
     runs = {rid: store.run(rid) for rid in (run_a, run_b)}
     missing = [rid for rid, r in runs.items() if r is None]
     if missing:
-        console.print(f"[red]no run {', '.join(missing)}[/] (see `scaling-matrix runs`)")
+        say(console, f"no run {', '.join(missing)} (see `scaling-matrix runs`)", "red")
         raise typer.Exit(1)
     out = compare_rows(store.cells(run_a), store.cells(run_b))
     if as_json:
@@ -170,8 +172,8 @@ def compare(run_a: Annotated[str, typer.Argument(help="baseline run id")],
         return
     for label, rid in (("A", run_a), ("B", run_b)):
         r = runs[rid] or {}
-        console.print(f"{label}: {rid}  user={r['user']} cluster={r['cluster']} git={r['git_rev'] or '–'} "
-                      f"created={str(r['created_at'])[:16]}")
+        say(console, f"{label}: {rid}  user={r['user']} cluster={r['cluster']} git={r['git_rev'] or '–'} "
+            f"created={str(r['created_at'])[:16]}")
     cols = ["cell_id", "status_a", "status_b"] + [f"{m}_{s}" for m in COMPARE_METRICS[:4]
                                                   for s in ("a", "b", "delta_pct")]
     _print_table(f"{run_b} vs {run_a} (delta = B vs A)", out, cols)

@@ -14,22 +14,42 @@ Tree::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class ScalingError(Exception):
     """Base class of every error this project raises on purpose."""
 
 
-class ConfigError(ScalingError):
-    """Invalid configuration; the message names the field and how to fix it."""
+@dataclass(frozen=True)
+class Problem:
+    """One problem with user input: where (a YAML key path or a CLI flag), what, and how to fix it."""
 
-    def __init__(self, field: str, problem: str, fix: str = "") -> None:
+    field: str
+    problem: str
+    fix: str = ""
+
+    def line(self) -> str:
+        """Return the one-line message ``field: problem (fix: ...)``."""
+        return f"{self.field}: {self.problem}" + (f" (fix: {self.fix})" if self.fix else "")
+
+
+class ConfigError(ScalingError):
+    """Invalid configuration; the message names the field and how to fix it, one line per problem."""
+
+    def __init__(self, field: str, problem: str, fix: str = "", *, more: Sequence[Problem] = ()) -> None:
+        self.problems = [Problem(field, problem, fix), *more]
         self.field = field
         self.problem = problem
         self.fix = fix
-        msg = f"{field}: {problem}"
-        if fix:
-            msg += f" (fix: {fix})"
-        super().__init__(msg)
+        super().__init__("\n".join(p.line() for p in self.problems))
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> ConfigError:
+        """Return one error carrying every problem in ``problems`` (at least one)."""
+        first, *rest = problems
+        return cls(first.field, first.problem, first.fix, more=rest)
 
 
 class PresetNotFoundError(ConfigError):

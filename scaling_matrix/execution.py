@@ -20,6 +20,8 @@ from scaling_matrix.cells import CellPlan, evaluate
 from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import LaunchError
 from scaling_matrix.matrix import PlannedCell
+from scaling_matrix.ownership import check_import_target, claim_import_target
+from scaling_matrix.paths import model_path, model_path_field
 from scaling_matrix.records import CellResult
 
 #: Set by flow cancellation hooks: every local launch in this process stops its ranks.
@@ -54,6 +56,25 @@ def checkpoint_complete(path: Path) -> bool:
     weights = path / "weights"
     return ((path / "context" / "io.json").is_file() and weights.is_dir()
             and any(weights.iterdir()))
+
+
+def check_import_targets(cells: list[PlannedCell], profile: ProfileSpec) -> None:
+    """Raise ConfigError naming the first model whose import target is somebody else's data
+    (read-only: run before anything is submitted)."""
+    for pc in {pc.model.name: pc for pc in cells}.values():
+        target = model_path(pc.model, profile)
+        check_import_target(target, model_path_field(pc.model, profile), checkpoint_complete(target))
+
+
+def prepare_import_target(planned: PlannedCell, profile: ProfileSpec) -> Path:
+    """Return the import target of ``planned``'s model after checking it may be written and, unless it
+    is a complete checkpoint (reused as is), marking it as ours before the importer replaces it."""
+    target = model_path(planned.model, profile)
+    complete = checkpoint_complete(target)
+    check_import_target(target, model_path_field(planned.model, profile), complete)
+    if not complete:
+        claim_import_target(target)
+    return target
 
 
 def initial_result(plan: CellPlan, status: str = "pending") -> CellResult:

@@ -102,10 +102,10 @@ def collect(plan: CellPlan, attempt: int, job_id: str, status: JobStatus | None,
     """Return the outcome and result of a finished (or cancelled) job from its files and status."""
     directory = attempt_dir(plan, attempt)
     log_text = read_log_text(directory / f"slurm-{job_id}.out")
-    parsed = parse_text(log_text)
+    parsed = parse_text(log_text, expected_max_steps=plan.planned.cell.max_steps)
     state = status.state if status else None
     outcome = classify_slurm(state, status.exit_code if status else None, status.signal if status else None,
-                             log_text, parsed.reached_last_step, cancelled_by_us=cancelled)
+                             log_text, parsed.reached_last_step, cancelled_by_us=cancelled, parsed=parsed)
     wall = status.elapsed_s if status and status.elapsed_s else None
     cell = plan.planned.cell
     metrics = cell_metrics(parsed, summarize(read_memory_dir(directory / "memory")), wall, gpus=cell.gpus,

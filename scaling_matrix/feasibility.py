@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from scaling_matrix.config.models import CellSpec, ProfileSpec
 from scaling_matrix.matrix import PlannedCell
 from scaling_matrix.memory_model import GIB, MemoryPrediction, calibration_factor, predict
@@ -63,7 +65,10 @@ def calibrations_from_rows(rows: Iterable[Mapping[str, Any]], device: str) -> di
     for row in rows:
         if row.get("status") != "completed" or row.get("device") != device or not row.get("peak_mem_mib"):
             continue
-        cell = CellSpec.model_validate(row["config_json"])
+        try:
+            cell = CellSpec.model_validate(row["config_json"])
+        except ValidationError:  # a row stored before today's stricter rules: not a calibration point
+            continue
         recipe = recipe_for(row.get("factory") or cell.model)
         if recipe is None:
             continue

@@ -6,18 +6,27 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from scaling_matrix.config.loading import parse_model
+from pydantic import ValidationError
+
+from scaling_matrix.cell_rules import cell_rules, profile_rules
+from scaling_matrix.config.messages import MAX_PROBLEMS, problems
 from scaling_matrix.config.models import CellSpec, MatrixSpec, ModelSpec, ProfileSpec
-from scaling_matrix.errors import ConfigError
+from scaling_matrix.config.secrets import shown
+from scaling_matrix.config.types import suggest
+from scaling_matrix.errors import ConfigError, Problem
 from scaling_matrix.versions import check_profile_version
+
+#: Keys a ``corrected:`` block may override (every cell field but the repeat index).
+CORRECTABLE = frozenset(CellSpec.model_fields) - {"repeat"}
 
 
 @dataclass(frozen=True)
 class PlannedCell:
-    """A validated cell with its model spec resolved."""
+    """A validated cell with its model spec resolved (``origin``: where in the matrix it came from)."""
 
     cell: CellSpec
     model: ModelSpec
+    origin: str = ""
 
 
 def _axis_rows(axes: list[dict[str, list[Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -32,95 +41,115 @@ def _axis_rows(axes: list[dict[str, list[Any]]]) -> list[tuple[str, dict[str, An
     return rows
 
 
+def _split_corrected(name: str, where: str, row: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Return (the cell's own fields, its ``corrected:`` overrides or None), both checked for shape."""
+    if not isinstance(row, dict):
+        raise ConfigError(f"matrix {name}: {where}", "must be a mapping of cell fields",
+                          "write {model: ..., track: ..., gpus: ...}")
+    row = dict(row)
+    corrected = row.pop("corrected", None)
+    if corrected is None:
+        return row, None
+    if not isinstance(corrected, dict) or not corrected:
+        raise ConfigError(f"matrix {name}: {where}.corrected", "must be a non-empty mapping of cell fields",
+                          "write corrected: {peft: none, job_name: ...}")
+    for key in corrected:
+        if key not in CORRECTABLE:
+            raise ConfigError(f"matrix {name}: {where}.corrected.{shown(str(key))}", "is not a cell field",
+                              suggest(str(key), CORRECTABLE))
+    return row, corrected
+
+
+def _parse_cell(matrix: MatrixSpec, where: str, row: dict[str, Any], corrected: dict[str, Any]) -> CellSpec:
+    """Return the CellSpec of ``row`` (+ ``corrected``); errors name the key where the bad value was written."""
+    def scope(loc: tuple[Any, ...]) -> str:
+        key = loc[0] if loc else None
+        if key in corrected:
+            return f"{where}.corrected"
+        return "defaults" if key in matrix.defaults and key not in row else where
+
+    try:
+        return CellSpec.model_validate({**matrix.defaults, **row, **corrected})
+    except ValidationError as exc:
+        raise ConfigError.of(problems(exc, f"matrix {matrix.name}", CellSpec, scope)) from None
+
+
+def _planned_row(matrix: MatrixSpec, where: str, raw: Any) -> PlannedCell:
+    """Return the planned cell of one row (both variants of a ``corrected:`` row are validated)."""
+    row, corrected = _split_corrected(matrix.name, where, raw)
+    cell = _parse_cell(matrix, where, row, {})
+    fixed = cell if corrected is None else _parse_cell(matrix, where, row, corrected)
+    for label, candidate in ((where, cell), (f"{where}.corrected", fixed)):
+        if candidate.model not in matrix.models:
+            raise ConfigError(f"matrix {matrix.name}: {label}.model", f"unknown model '{candidate.model}'",
+                              f"use one of {sorted(matrix.models)} or add it under 'models:'")
+    chosen = fixed if matrix.variant == "corrected" else cell
+    return PlannedCell(chosen, matrix.models[chosen.model], where)
+
+
 def expand(matrix: MatrixSpec) -> list[PlannedCell]:
     """Return every cell of ``matrix`` (axes product, then explicit cells), over its defaults.
 
     Raises:
-        ConfigError: a cell is invalid, names an unknown model, or two cells share a key.
+        ConfigError: one line per problem over all rows (invalid cells, unknown models, duplicates).
     """
     sources = _axis_rows(matrix.axes) + [(f"cells[{i}]", c) for i, c in enumerate(matrix.cells)]
     planned: dict[str, PlannedCell] = {}
-    for where, row in sources:
-        if not isinstance(row, dict):
-            raise ConfigError(where, "must be a mapping of cell fields", "write {model: ..., gpus: ...}")
-        row = dict(row)
-        corrected = row.pop("corrected", None) or {}
-        if matrix.variant == "corrected":
-            row.update(corrected)
-        cell = parse_model(CellSpec, {**matrix.defaults, **row}, f"matrix {matrix.name}: {where}")
-        if cell.model not in matrix.models:
-            raise ConfigError(f"matrix {matrix.name}: {where}.model", f"unknown model {cell.model!r}",
-                              f"use one of {sorted(matrix.models)} or add it under 'models:'")
-        if cell.key in planned:
-            raise ConfigError(f"matrix {matrix.name}: {where}", f"duplicate cell {cell.key}",
-                              "remove the duplicate or change gpus/tp/ep/peft")
-        planned[cell.key] = PlannedCell(cell, matrix.models[cell.model])
+    found: list[Problem] = []
+    for where, raw in sources:
+        try:
+            pc = _planned_row(matrix, where, raw)
+        except ConfigError as exc:
+            found += exc.problems
+            continue
+        if pc.cell.key in planned:
+            found.append(Problem(f"matrix {matrix.name}: {where}", f"duplicate cell {pc.cell.key}",
+                                 "remove the duplicate or change gpus/tp/ep/peft"))
+        planned[pc.cell.key] = pc
         for rep in range(2, matrix.repeats + 1):
-            copy = cell.model_copy(update={"repeat": rep})
-            planned[copy.key] = PlannedCell(copy, matrix.models[cell.model])
+            copy = pc.cell.model_copy(update={"repeat": rep})
+            planned[copy.key] = PlannedCell(copy, pc.model, where)
+    if found:
+        raise ConfigError.of(found[:MAX_PROBLEMS])
     return list(planned.values())
 
 
 def check_cell(planned: PlannedCell) -> list[str]:
-    """Return the violated parallelism rules of one cell (empty when valid).
-
-    Rules from Megatron-Core / Lightning (reference/nemo.md §5).
-    """
-    c, m = planned.cell, planned.model
-    problems: list[str] = []
-    world = c.gpus
-    if world % (c.tp * c.pp * c.cp):
-        problems.append(f"TP·PP·CP ({c.tp}·{c.pp}·{c.cp}) must divide world size {world}")
-    etp = c.etp or c.tp
-    if world % (etp * c.ep * c.pp):
-        problems.append(f"ETP·EP·PP ({etp}·{c.ep}·{c.pp}) must divide world size {world}")
-    if c.ep > 1 and m.family != "moe":
-        problems.append(f"EP={c.ep} needs a MoE model; {m.name} is dense (set ep: 1)")
-    if m.family == "moe" and m.experts % c.ep:
-        problems.append(f"EP={c.ep} must divide the expert count {m.experts}")
-    if c.sp and c.tp == 1:
-        problems.append("sequence parallel (sp: true) requires TP > 1")
-    if c.ep > 1 and c.tp > 1 and not c.sp:
-        problems.append("EP > 1 with TP > 1 requires sequence parallel (set sp: true)")
-    if c.vp is not None and c.pp == 1:
-        problems.append("virtual pipeline (vp) requires PP > 1")
-    if c.nodes * c.devices != world:
-        problems.append(f"world size {world} must equal nodes {c.nodes} × devices {c.devices}")
-    if c.global_batch_size % (c.micro_batch_size * c.dp):
-        problems.append(f"global batch {c.global_batch_size} must be divisible by micro batch "
-                        f"{c.micro_batch_size} × DP {c.dp}")
-    return problems
+    """Return the violated parallelism rules of one cell (empty when valid)."""
+    return [problem for _, problem, _ in cell_rules(planned.cell, planned.model)]
 
 
 def check_against_profile(planned: PlannedCell, profile: ProfileSpec) -> list[str]:
     """Return the reasons ``planned`` cannot run on ``profile`` (empty when it can)."""
-    c, m = planned.cell, planned.model
-    problems: list[str] = []
-    if m.workload != profile.workload:
-        problems.append(f"model {m.name} needs workload '{m.workload}' but profile "
-                        f"'{profile.name}' runs '{profile.workload}'")
-    if c.devices > profile.gpus_per_node:
-        problems.append(f"{c.devices} GPUs per node exceeds the profile's gpus_per_node "
-                        f"{profile.gpus_per_node}")
-    if c.gpus > profile.capacity_gpus and profile.launcher == "slurm":
-        problems.append(f"{c.gpus} GPUs exceeds the profile's capacity_gpus {profile.capacity_gpus}")
-    return problems
+    return [problem for _, problem, _ in profile_rules(planned.cell, planned.model, profile)]
 
 
 def plan_cells(matrix: MatrixSpec, profile: ProfileSpec | None = None) -> list[PlannedCell]:
     """Return the expanded, fully validated cells of ``matrix`` (for ``profile`` if given).
 
     Raises:
-        ConfigError: naming the first offending cell and every rule it breaks.
+        ConfigError: one line per broken rule, naming the cell's key path and a concrete fix.
     """
     if profile is not None:
         check_profile_version(profile)  # a NeMo version we have no contract for: refuse before anything
     cells = expand(matrix)
+    found: list[Problem] = []
     for pc in cells:
-        problems = check_cell(pc) + (check_against_profile(pc, profile) if profile else [])
-        if problems:
-            fix = "fix the cell in the matrix file"
-            if profile and any("workload" in p for p in problems):
-                fix = "pick a profile for this workload (list them with `scaling-matrix presets`)"
-            raise ConfigError(f"matrix {matrix.name}: cell {pc.cell.key}", "; ".join(problems), fix)
+        rules = cell_rules(pc.cell, pc.model) + (profile_rules(pc.cell, pc.model, profile) if profile else [])
+        where = pc.origin or "cells"
+        suffix = f" (cell {pc.cell.key})" if where.startswith("axes") else ""
+        found += [Problem(f"matrix {matrix.name}: {where}.{field}", problem + suffix, fix)
+                  for field, problem, fix in rules]
+    if found:
+        raise ConfigError.of(_collapse(found)[:MAX_PROBLEMS])
     return cells
+
+
+def _collapse(found: list[Problem]) -> list[Problem]:
+    """Return ``found`` with repeats of the same problem and fix (e.g. a profile mismatch in every cell)
+    reported once, at their first key path, with how many more cells share it."""
+    groups: dict[tuple[str, str], list[Problem]] = {}
+    for p in found:
+        groups.setdefault((p.problem, p.fix), []).append(p)
+    return [Problem(ps[0].field, ps[0].problem + (f" (and {len(ps) - 1} more cells)" if len(ps) > 1 else ""),
+                    ps[0].fix) for ps in groups.values()]

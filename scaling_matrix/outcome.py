@@ -9,6 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scaling_matrix.parsing.model import ParsedLog
 
 
 class FailureClass(StrEnum):
@@ -25,6 +29,7 @@ class FailureClass(StrEnum):
     CONFIG_ERROR = "config_error"
     HF_AUTH = "hf_auth"
     NO_CHECKPOINT = "no_checkpoint"
+    CRASH = "crash"  # an uncaught exception / C++ abort ended the process (no more specific class)
     UNKNOWN = "unknown"
 
 
@@ -33,25 +38,7 @@ TRANSIENT: frozenset[FailureClass] = frozenset(
     {FailureClass.NODE_FAIL, FailureClass.PREEMPTED, FailureClass.NCCL_TIMEOUT}
 )
 
-# Log signatures, checked in order; the first match wins (facts: shared/reference/nemo.md §9).
-_SIGNATURES: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
-    (FailureClass.OOM, re.compile(r"(?:torch\.(?:cuda\.)?OutOfMemoryError|CUDA out of memory|"
-                                  r"DefaultCPUAllocator: can't allocate memory|Out of memory|oom-kill)")),
-    (FailureClass.NCCL_TIMEOUT, re.compile(r"Watchdog caught collective operation timeout|"
-                                           r"NCCL.*timed? ?out|ProcessGroupGloo.*Timed out")),
-    (FailureClass.TIME_LIMIT, re.compile(r"CANCELLED AT \S+ DUE TO TIME LIMIT")),
-    (FailureClass.PREEMPTED, re.compile(r"DUE TO PREEMPTION")),
-    (FailureClass.NODE_FAIL, re.compile(r"DUE TO NODE FAILURE")),
-    (FailureClass.LAUNCH_FAILED, re.compile(r"execve\(\): .*No such file or directory|"
-                                            r"command not found|FATAL:\s+could not open image|"
-                                            r"srun: error: (?:Unable to create step|.*Socket timed out)|"
-                                            r"step creation temporarily disabled")),
-    (FailureClass.HF_AUTH, re.compile(r"GatedRepoError|Cannot access gated repo|\b40[13] Client Error")),
-    (FailureClass.NO_CHECKPOINT, re.compile(r"There were no checkpoints found|"
-                                            r"Last checkpoint is unfinished and cannot be used to resume")),
-    (FailureClass.CONFIG_ERROR, re.compile(r"^(?:\S+: )?Unexpected error: ", re.M)),
-)
-
+# Log signatures live in scaling_matrix.parsing.failures (whole-log evidence: level, context, position).
 
 #: Launch failures caused by the scheduler or the node, not by the cell: worth a resubmission.
 TRANSIENT_LAUNCH = re.compile(r"Socket timed out|Unable to create step|step creation temporarily disabled|"
@@ -85,34 +72,35 @@ class Outcome:
         return is_retryable(self.failure_class, self.reason)
 
 
-#: Only the end of a log is searched for fatal signatures (they are printed as a job dies).
-SIGNATURE_TAIL_CHARS = 256 * 1024
-
-
 def match_signature(log_text: str) -> tuple[FailureClass, str] | None:
-    """Return the first fatal log signature in the tail of ``log_text`` and the matching line."""
-    log_text = log_text[-SIGNATURE_TAIL_CHARS:]
-    for klass, pattern in _SIGNATURES:
-        m = pattern.search(log_text)
-        if m:
-            start = log_text.rfind("\n", 0, m.start()) + 1
-            end = log_text.find("\n", m.end())
-            return klass, log_text[start: end if end >= 0 else None].strip()[:300]
-    return None
+    """Return the fatal log signature of ``log_text`` and its line, judged without progress information
+    (warnings and exception text inside warnings never count; see :mod:`scaling_matrix.parsing.failures`)."""
+    from scaling_matrix.parsing.failures import judge_text  # local: parsing imports this module's names
+
+    failure = judge_text(log_text).failure
+    return None if failure is None else (FailureClass(failure.klass), failure.line)
+
+
+def _log_evidence(log_text: str, parsed: ParsedLog | None) -> tuple[FailureClass, str] | None:
+    """Return the log's failure: the parser's whole-log judgement when ``parsed`` is given, else the text's."""
+    if parsed is None:
+        return match_signature(log_text)
+    return None if parsed.failure is None else (FailureClass(parsed.failure), parsed.failure_line or "")
 
 
 def classify_local(returncode: int | None, log_text: str, reached_last_step: bool,
-                   cancelled: bool = False) -> Outcome:
+                   cancelled: bool = False, parsed: ParsedLog | None = None) -> Outcome:
     """Classify a local-process attempt from its exit code, log and progress.
 
     A run that reached its last step and exited 0 is completed even if benign noise
-    (NCCL warnings, non-fatal tracebacks) appears in the log.
+    (NCCL warnings, non-fatal tracebacks) appears in the log. ``parsed``: the parsed log, whose
+    whole-log judgement (failure class and line) is used; left out, the text is judged here.
     """
     if cancelled:
         return Outcome(FailureClass.CANCELLED, "cancelled by the orchestrator")
     if returncode == 0 and reached_last_step:
         return Outcome(FailureClass.COMPLETED, "exit 0 and last step reached")
-    sig = match_signature(log_text)
+    sig = _log_evidence(log_text, parsed)
     if sig:
         return Outcome(sig[0], sig[1])
     if returncode is not None and returncode < 0:
@@ -165,7 +153,8 @@ def _killed_by(exit_code: int | None, signal: int | None) -> int | None:
 
 
 def classify_slurm(state: object, exit_code: int | None, signal: int | None, log_text: str,
-                   reached_last_step: bool, cancelled_by_us: bool = False) -> Outcome:
+                   reached_last_step: bool, cancelled_by_us: bool = False,
+                   parsed: ParsedLog | None = None) -> Outcome:
     """Return the outcome of a finished SLURM job from its state, ExitCode, log and progress.
 
     Args:
@@ -176,6 +165,7 @@ def classify_slurm(state: object, exit_code: int | None, signal: int | None, log
         log_text: tail of the job's output (fatal signatures are looked up in it).
         reached_last_step: whether training logged its last step.
         cancelled_by_us: the orchestrator ran ``scancel`` on this job.
+        parsed: the parsed log, whose whole-log judgement is used; left out, ``log_text`` is judged here.
 
     Note:
         The state decides, not the exit code: a CANCELLED job can show ``ExitCode=0:0``, and
@@ -189,7 +179,7 @@ def classify_slurm(state: object, exit_code: int | None, signal: int | None, log
         return Outcome(FailureClass.COMPLETED, "SLURM state COMPLETED and last step reached")
     if name in _SLURM_STATE_CLASSES:
         return Outcome(*_SLURM_STATE_CLASSES[name])
-    sig = match_signature(log_text)
+    sig = _log_evidence(log_text, parsed)
     if sig:
         return Outcome(sig[0], sig[1])
     return _classify_slurm_exit(name, exit_code, signal)

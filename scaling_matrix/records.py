@@ -46,6 +46,10 @@ class CellMetrics:
     log_span_s: float | None = None  # last - first step timestamp (formats that log them)
     train_time_s: float | None = None  # sum of positive step times
     gpu_hours: float | None = None  # gpus x wall clock / 3600
+    # in-job restarts (scaling_matrix.parsing.restarts): count, step time thrown away, one dict per restart
+    restarts: int = 0
+    restart_time_lost_s: float | None = None
+    restart_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

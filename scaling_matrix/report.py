@@ -21,6 +21,7 @@ REPORT_COLUMNS = [
     "final_loss", "last_val_loss", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib", "all_peak_mem_mib",
     "baseline_gpus", "time_scaling", "mem_scaling", "speedup", "parallel_efficiency",
     "steady_median_step_time_s", "tokens_per_s_per_gpu", "gpu_hours", "workload", "device", "cluster",
+    "restarts", "restart_time_lost_s",
 ]
 
 
@@ -87,7 +88,22 @@ def render_markdown(cells: Iterable[dict[str, Any]], run_id: str | None = None) 
                   "|---|---|---|---|"]
         lines += [f"| {c['cell_id']} | {c['status']} | {c.get('failure_class') or '–'} | "
                   f"{(c.get('reason') or '').replace('|', '/')[:200]} |" for c in failed]
+    lines += restart_section(cells)
     if any(c.get("workload") == "tiny" for c in cells):
         lines += ["", "_workload=tiny: embedded CPU engine; memory is per-rank process RSS, "
                   "not GPU memory. Not comparable with GPU results._"]
     return "\n".join(lines) + "\n"
+
+
+def restart_section(cells: Iterable[dict[str, Any]]) -> list[str]:
+    """Return the markdown lines listing cells with in-job restarts (none: no lines)."""
+    hit = [c for c in cells if (c.get("restarts") or 0) > 0]
+    if not hit:
+        return []
+    out = ["## In-job restarts", "", "| cell | restarts | at steps (after → resumed) | step time lost (s) |",
+           "|---|---|---|---|"]
+    for c in hit:
+        steps = ", ".join(f"{e.get('after_step')}→{e.get('resumed_at')}" for e in c.get("restart_events") or [])
+        lost = c.get("restart_time_lost_s")
+        out.append(f"| {c['cell_id']} | {c['restarts']} | {steps or '–'} | {'–' if lost is None else f'{lost:.4g}'} |")
+    return [*out, ""]

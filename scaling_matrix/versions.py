@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Strict
+from pydantic_core import PydanticCustomError
 
 from scaling_matrix.errors import ConfigError
 
@@ -69,7 +70,19 @@ def version_text(value: Any) -> Any:
     return value
 
 
-VersionText = Annotated[str, BeforeValidator(version_text)]
+_VERSION = re.compile(r"\d{1,4}(\.\d{1,4}){0,2}")
+
+
+def _check_version(value: str) -> str:
+    if not _VERSION.fullmatch(value):
+        raise PydanticCustomError("invalid_value", "is not a version number",
+                                  {"fix": "write it like \"25.07\" (NeMo container), \"2.4.1\" (nemo-toolkit) "
+                                          "or \"0.7\" (nemo-automodel)"})
+    return value
+
+
+#: A version field: digits and dots only (so messages may show it); YAML numbers accepted (25.07).
+VersionText = Annotated[str, BeforeValidator(version_text), Strict(), AfterValidator(_check_version)]
 
 
 def _parts(version: str) -> tuple[int, ...]:

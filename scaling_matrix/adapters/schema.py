@@ -89,6 +89,9 @@ class CellRow(Base):
     all_peak_mem_mib: Mapped[float | None] = mapped_column(Float)
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    restarts: Mapped[int | None] = mapped_column(Integer)  # in-job restarts (0003_issue12_restarts)
+    restart_time_lost_s: Mapped[float | None] = mapped_column(Float)
+    restart_events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class AttemptRow(Base):

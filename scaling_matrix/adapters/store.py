@@ -21,9 +21,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scaling_matrix.adapters.schema import AttemptRow, Base, CellRow, RunRow
+from scaling_matrix.config.secrets import redact
 from scaling_matrix.errors import StoreError
 from scaling_matrix.migrations import head_revision, upgrade_to_head
 from scaling_matrix.records import CellResult, RunInfo
@@ -62,7 +64,14 @@ class ResultsStore:
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine = _engine(url)
+        try:
+            self.engine = _engine(url)
+        except (SQLAlchemyError, ImportError, OSError) as exc:  # never a traceback, never the password
+            shown = parsed.render_as_string(hide_password=True)
+            raise StoreError(f"results database {shown}: cannot be opened ({type(exc).__name__}: "
+                             f"{redact(str(exc).splitlines()[0] if str(exc) else '')[:200]}) (fix: check "
+                             "SCALING_DB_URL or the database block, its driver, and that the server is reachable)"
+                             ) from None
         self.schema_version = SCHEMA_VERSION
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -7,6 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from scaling_matrix.config.secrets import SECRET_FIX, SECRET_KEY_NAME
+from scaling_matrix.config.types import (
+    AbsPath, ArgvPrefix, Bind, Constraint, EnvName, EnvValue, Factory, Flag, Image, JobName, Label, LoraTarget,
+    MemSize, ModelKey, ModuleName, Note, SbatchArg, Source, TimeLimit, count, invalid, real, suggest, word,
+)
 from scaling_matrix.versions import VersionText
 
 Track = Literal["data_parallel", "model_parallel"]
@@ -15,71 +20,81 @@ Workload = Literal["nemo", "tiny"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+PresetName = word(r"[a-z0-9][a-z0-9_-]*", "lower-case letters, digits, '_' and '-' (e.g. my-cluster)", 64)
+Int = count(1, 1024)
+MAX_REPEATS = 10
+Steps = count(1, 10_000_000)
 
 
 class ModelSpec(_Frozen):
     """A base model: which NeMo factory fine-tunes it and where its weights come from."""
 
-    name: str = Field(pattern=r"^[a-z0-9_]+$", description="registry key, e.g. llama31_8b")
-    factory: str = Field(description="NeMo recipe name passed to --factory / model=")
+    name: ModelKey = Field(description="registry key, e.g. llama31_8b (equal to its key under 'models:')")
+    factory: Factory = Field(description="NeMo recipe name passed to --factory / model=")
     family: Literal["dense", "moe"]
-    experts: int = Field(0, ge=0, description="number of experts (MoE only)")
-    source: str = Field(description="import source, e.g. hf://meta-llama/Llama-3.1-8B or tiny://seed/1234")
+    experts: count(0, 1024) = Field(0, description="number of experts (MoE only)")
+    source: Source = Field(description="import source: hf://org/repo, tiny://seed/1234 or an absolute path")
     workload: Workload = Field(description="'nemo' (GPU container) or 'tiny' (embedded CPU engine)")
-    params_b: float | None = Field(None, gt=0, description="parameter count in billions")
-    gated: bool = Field(False, description="needs HF_TOKEN to import")
+    params_b: real(100_000.0, gt=0) | None = Field(None, description="parameter count in billions")
+    gated: Flag = Field(False, description="needs HF_TOKEN to import")
 
     @model_validator(mode="after")
     def _experts_match_family(self) -> ModelSpec:
         if self.family == "moe" and self.experts < 2:
-            raise ValueError("family 'moe' needs experts >= 2 (set experts: 8 for Mixtral 8x7B)")
+            raise invalid("family 'moe' needs experts >= 2", "set experts: 8 for Mixtral 8x7B", loc="experts")
         if self.family == "dense" and self.experts:
-            raise ValueError("family 'dense' must have experts: 0")
+            raise invalid("family 'dense' has no experts", "remove experts or set family: moe", loc="experts")
         return self
 
 
 class CellSpec(_Frozen):
     """One fine-tuning experiment: a model on a number of GPUs with a parallel layout."""
 
-    model: str
+    model: ModelKey
     track: Track
-    gpus: int = Field(ge=1, le=4096, description="total GPUs (= ranks) = nodes x devices")
-    nodes: int = Field(1, ge=1)
-    tp: int = Field(1, ge=1, description="tensor parallel size")
-    pp: int = Field(1, ge=1, description="pipeline parallel size")
-    cp: int = Field(1, ge=1, description="context parallel size")
-    ep: int = Field(1, ge=1, description="expert parallel size")
-    sp: bool = Field(False, description="sequence parallel")
-    vp: int | None = Field(None, ge=1, description="virtual pipeline size (needs pp > 1)")
-    etp: int | None = Field(None, ge=1, description="expert tensor parallel size (default: tp)")
+    gpus: count(1, 4096) = Field(description="total GPUs (= ranks) = nodes x devices")
+    nodes: count(1, 512) = Field(1)
+    tp: Int = Field(1, description="tensor parallel size")
+    pp: Int = Field(1, description="pipeline parallel size")
+    cp: Int = Field(1, description="context parallel size")
+    ep: Int = Field(1, description="expert parallel size")
+    sp: Flag = Field(False, description="sequence parallel")
+    vp: count(1, 128) | None = Field(None, description="virtual pipeline size (needs pp > 1)")
+    etp: Int | None = Field(None, description="expert tensor parallel size (default: tp)")
     peft: Peft = "lora"
     peft_via: Literal["override", "factory"] = Field(
         "override", description="peft=none as the CLI override 'peft=none' (keeps the LoRA branch's "
         "TP/lr/optimizer: upstream behaviour) or as the factory argument peft_scheme='none' "
         "(NeMo's real full fine-tuning branch)")
-    lora_dim: int | None = Field(None, ge=1)
-    lora_alpha: int | None = Field(None, ge=1)
-    lora_targets: list[str] | None = None
-    max_steps: int = Field(250, ge=1)
-    global_batch_size: int = Field(8, ge=1)
-    micro_batch_size: int = Field(1, ge=1)
-    warmup_steps: int = Field(50, ge=0)
-    limit_val_batches: int = Field(10, ge=0)
-    val_check_interval: int | None = Field(None, ge=1)
-    seq_length: int | None = Field(None, ge=8)
-    lr: float | None = Field(None, gt=0)
-    log_every_n_steps: int | None = Field(None, ge=1)
-    ckpt_every_n_steps: int | None = Field(None, ge=1, description="set above max_steps to skip checkpoints")
-    resume_if_exists: bool = Field(False, description="resume from this cell's own last checkpoint")
-    repeat: int = Field(1, ge=1, description="repeat index; repeats of a cell share one history series")
-    job_name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
-    note: str = ""
+    lora_dim: count(1, 65536) | None = None
+    lora_alpha: count(1, 65536) | None = None
+    lora_targets: list[LoraTarget] | None = Field(None, min_length=1, max_length=64)
+    max_steps: Steps = Field(250)
+    global_batch_size: count(1, 16_777_216) = Field(8)
+    micro_batch_size: count(1, 65536) = Field(1)
+    warmup_steps: count(0, 10_000_000) = Field(50)
+    limit_val_batches: count(0, 1_000_000) = Field(10)
+    val_check_interval: Steps | None = None
+    seq_length: count(8, 4_194_304) | None = None
+    lr: real(10.0, gt=0) | None = None
+    log_every_n_steps: Steps | None = None
+    ckpt_every_n_steps: Steps | None = Field(None, description="set above max_steps to skip checkpoints")
+    resume_if_exists: Flag = Field(False, description="resume from this cell's own last checkpoint")
+    repeat: count(1, 10) = Field(1, description="repeat index; repeats of a cell share one history series")
+    job_name: JobName | None = None
+    note: Note = Field("", description="free text; control/escape/bidi characters are stored escaped")
 
     @model_validator(mode="after")
     def _gpus_split_over_nodes(self) -> CellSpec:
         if self.gpus % self.nodes:
-            raise ValueError(f"gpus ({self.gpus}) must be a multiple of nodes ({self.nodes})")
+            ok = [n for n in range(1, min(self.gpus, 512) + 1) if self.gpus % n == 0]
+            raise invalid(f"gpus ({self.gpus}) must be a multiple of nodes ({self.nodes})",
+                          f"use nodes in {ok[:8]} or make gpus a multiple of {self.nodes}", loc="nodes")
+        if self.lora_targets is not None and len(set(self.lora_targets)) != len(self.lora_targets):
+            raise invalid("lists a module twice", "list each module once", loc="lora_targets")
         return self
 
     @property
@@ -109,11 +124,11 @@ class CellSpec(_Frozen):
 class MatrixSpec(_Frozen):
     """A named set of cells: explicit ``cells`` plus cartesian ``axes``, over ``defaults``."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    description: str = ""
-    models: dict[str, ModelSpec]
+    name: PresetName
+    description: Note = ""
+    models: dict[ModelKey, ModelSpec] = Field(min_length=1)
     defaults: dict[str, Any] = Field(default_factory=dict)
-    repeats: int = Field(1, ge=1, le=10, description="run every cell this many times per run "
+    repeats: count(1, MAX_REPEATS) = Field(1, description="run every cell this many times per run "
                          "(averaged per night by the regression detector: 2 repeats catch ~75% of 5% "
                          "regressions within 2 nights at 3% noise, 1 repeat ~42%)")
     variant: Literal["faithful", "corrected"] = Field(
@@ -132,56 +147,72 @@ class MatrixSpec(_Frozen):
     @model_validator(mode="after")
     def _has_cells(self) -> MatrixSpec:
         if not self.axes and not self.cells:
-            raise ValueError("a matrix needs at least one entry under 'cells' or 'axes'")
+            raise invalid("has no cells", "add at least one entry under 'cells' or 'axes'", loc="cells")
+        known = set(CellSpec.model_fields) - {"repeat"}
+        for where, keys in [("defaults", self.defaults), *((f"axes[{i}]", a) for i, a in enumerate(self.axes))]:
+            if unknown := sorted(set(keys) - known):
+                raise invalid("is not a cell field", suggest(unknown[0], known), loc=f"{where}.{unknown[0]}")
+        for key, model in self.models.items():
+            if model.name != key:
+                raise invalid(f"'{model.name}' differs from its key '{key}'",
+                              f"write name: {key} or drop the name line", loc=f"models.{key}.name")
         return self
 
 
 class SlurmSettings(_Frozen):
     """Cluster-specific sbatch settings (never constants: see reference/slurm.md §5)."""
 
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    reservation: str | None = None
-    constraint: str | None = None
-    constraint_by_gpus: dict[int, str] = Field(
+    partition: Label | None = None
+    account: Label | None = None
+    qos: Label | None = None
+    reservation: Label | None = None
+    constraint: Constraint | None = None
+    constraint_by_gpus: dict[count(1, 1024), Constraint] = Field(
         default_factory=dict, description="GPUs-per-node threshold -> constraint, e.g. {4: 'a100,4gpus', 8: 'a100,8gpus'}")
-    time_limit: str = Field("01:00:00", pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$|^\d+$")
-    cpus_per_task: int = Field(4, ge=1)
-    mem: str | None = Field(None, pattern=r"^\d+[KMGT]?$")
-    extra_sbatch_args: list[str] = Field(default_factory=list)
-    modules: list[str] = Field(default_factory=list)
-    poll_interval_s: float = Field(10.0, gt=0)
+    time_limit: TimeLimit = "01:00:00"
+    cpus_per_task: Int = Field(4)
+    mem: MemSize | None = None
+    extra_sbatch_args: list[SbatchArg] = Field(default_factory=list, max_length=64)
+    modules: list[ModuleName] = Field(default_factory=list, max_length=64)
+    poll_interval_s: real(3600.0, gt=0) = Field(10.0)
 
 
 class ContainerSettings(_Frozen):
     """How the workload is wrapped: singularity/apptainer exec, pyxis, or nothing."""
 
     runtime: Literal["none", "singularity", "apptainer", "pyxis"] = "none"
-    image: str | None = None
-    binds: list[str] = Field(default_factory=list)
-    env_passthrough: list[str] = Field(default_factory=list)
+    image: Image | None = None
+    binds: list[Bind] = Field(default_factory=list, max_length=256)
+    env_passthrough: list[EnvName] = Field(default_factory=list, max_length=256)
+
+    @model_validator(mode="after")
+    def _runtime_needs_image(self) -> ContainerSettings:
+        if self.runtime != "none" and not self.image:
+            example = "nvcr.io#nvidia/nemo:25.07" if self.runtime == "pyxis" else "/path/to/nemo_25.07.sif"
+            raise invalid(f"runtime '{self.runtime}' needs an image", f"set image: {example} or use runtime: none",
+                          loc="image")
+        return self
 
 
 class ProfileSpec(_Frozen):
     """Where and how cells run: launcher, workload, capacity, paths and policies."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    description: str = ""
+    name: PresetName
+    description: Note = ""
     launcher: Literal["local", "slurm"]
     workload: Workload
     device: Literal["cpu", "gpu"]
-    cluster: str = Field("local", description="cluster label stored with every result")
-    capacity_gpus: int = Field(ge=1, description="GPUs (local: rank processes) usable at once")
-    gpus_per_node: int = Field(8, ge=1)
-    gpu_memory_gib: float | None = Field(None, gt=0)
-    executable: list[str] | None = Field(None, description="argv prefix replacing 'nemo'")
-    models_dir: str | None = Field(None, description="imported checkpoints; default $SCALING_HOME/models")
-    model_paths: dict[str, str] = Field(default_factory=dict, description="per-model restore path")
-    retries: int = Field(2, ge=0, le=10, description="extra attempts for transient failures")
-    retry_delay_s: float = Field(5.0, ge=0)
-    cell_timeout_s: int = Field(3600, ge=10)
-    env: dict[str, str] = Field(default_factory=dict)
+    cluster: Label = Field("local", description="cluster label stored with every result")
+    capacity_gpus: count(1, 1_000_000) = Field(description="GPUs (local: rank processes) usable at once")
+    gpus_per_node: count(1, 128) = Field(8)
+    gpu_memory_gib: real(4096.0, gt=0) | None = None
+    executable: ArgvPrefix | None = Field(None, description="argv prefix replacing 'nemo'")
+    models_dir: AbsPath | None = Field(None, description="imported checkpoints; default $SCALING_HOME/models")
+    model_paths: dict[ModelKey, AbsPath] = Field(default_factory=dict, description="per-model restore path")
+    retries: count(0, 10) = Field(2, description="extra attempts for transient failures")
+    retry_delay_s: real(3600.0, ge=0) = Field(5.0)
+    cell_timeout_s: count(10, 30 * 86400) = Field(3600)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=256)
     slurm: SlurmSettings | None = None
     container: ContainerSettings = ContainerSettings()
     nemo_version: VersionText | None = Field(
@@ -195,15 +226,15 @@ class ProfileSpec(_Frozen):
     @classmethod
     def _no_secrets_in_env(cls, env: dict[str, str]) -> dict[str, str]:
         for key in env:
-            if re.search(r"TOKEN|PASSWORD|SECRET|API_?KEY", key, re.I):
-                raise ValueError(f"{key} looks like a secret: export it in the environment or store it in a "
-                                 "Prefect Secret block, never in a profile file")
+            if SECRET_KEY_NAME.search(key):
+                raise invalid("is named like a secret", SECRET_FIX, loc=key)
         return env
 
     @model_validator(mode="after")
     def _slurm_needs_settings(self) -> ProfileSpec:
         if self.launcher == "slurm" and self.slurm is None:
-            raise ValueError("launcher 'slurm' needs a 'slurm:' section (partition, time_limit, ...)")
+            raise invalid("launcher 'slurm' needs a 'slurm:' section", "add slurm: {partition: ..., time_limit: ...}",
+                          loc="slurm")
         if self.workload == "tiny" and self.device != "cpu":
-            raise ValueError("workload 'tiny' runs on device 'cpu' only")
+            raise invalid("workload 'tiny' runs on device 'cpu' only", "set device: cpu", loc="device")
         return self

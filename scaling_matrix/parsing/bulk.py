@@ -9,12 +9,16 @@ header and the ``| key: value`` items (keys of ``NEMO_PAIRS``, any order, the la
 wins); steps and step times are converted there, the other values only located. The same thread
 then takes each file's unique steps (the last occurrence kept), converts the final loss, val loss,
 batch size and samples with the rules' own ``num``, matches the stop-marker lines with the rule
-itself and classifies failures from the last 64 KiB's keyword lines with :func:`find_failure`.
+itself and judges failures from the keyword lines of the whole file with the parser's own
+:func:`~scaling_matrix.parsing.failures.judge` (signature, level, warning context, position against
+the last progress line the kernel reports, completion).
 
 A file the kernel cannot decide exactly goes to the Python parser, whole: numbers beyond 18 digits
 or 10^+-22, ``_`` in a step or time (Python reads ``1_000``), a located key twice in a line,
 AutoModel's ``| epoch `` or Megatron's ``consumed samples:`` (another format may win), a JSONL head,
-progress markers but no step, too many steps or stop lines. Without numba every file goes there.
+progress markers but no step, too many steps or stop lines, an nvidia-smi CSV, no NeMo 2 step but NeMo 1's
+``global_step=``. Without numba every file
+goes there.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from typing import Any
 import numpy as np
 
 from scaling_matrix.parsing import bulk_kernel as K
+from scaling_matrix.parsing import failures as F
+from scaling_matrix.parsing.bulk_failures import Failures as _Failures
 from scaling_matrix.parsing.engine import CHUNK_BYTES
-from scaling_matrix.parsing.failures import KEYWORDS, TAIL_BYTES, find_failure
-from scaling_matrix.parsing.formats import NEMO_PAIRS, NEMO_RULES
+from scaling_matrix.parsing.formats import NEMO1_RULES, NEMO_PAIRS, NEMO_RULES
 from scaling_matrix.parsing.progress import parse_file
 from scaling_matrix.parsing.rules import apply_rule, num
+from scaling_matrix.parsing.smi import SmiCsv
 from scaling_matrix.parsing.summary import log_summary
 
 __all__ = ["FIELDS", "available", "parse_files_bulk", "python_summary", "scan_batch"]
@@ -46,7 +52,9 @@ FIELDS = ("format", "iterations", "last_global_step", "max_steps", "step_times_s
 BATCH_BYTES = 16 << 20
 _FIELD = {"global_step": 0, "step_time_s": 1, "train_loss": 2, "val_loss": 3, "global_batch_size": 4,
           "consumed_samples": 5}  # attribute -> kernel field: 0, 1 converted; 2-5 located (pos[:, field - 2])
-_CAND, _STOPS = 64, 16  # keyword lines kept per file (more: the tail is read here), stop lines (more: Python)
+_CAND, _STOPS = 64, 16  # keyword lines kept per file (more: the file is read here), stop lines (more: Python)
+_NEMO1_MARKER = NEMO1_RULES[0].marker  # a file without NeMo 2 steps may be a NeMo 1 log
+_WHOLE_FILE = 1 << 62  # the kernel's "tail": keyword lines are collected over the whole file
 _OPENERS = b"{ \t\n\r\x0b\x0c"  # a JSONL log opens with one of these
 _ITEM = re.compile(rb"[^|\n]*")
 
@@ -66,9 +74,9 @@ _KEYS = sorted(NEMO_PAIRS)
 assert not any(a != b and b.startswith(a) for a in _KEYS for b in _KEYS), "the kernel needs prefix-free keys"
 assert K.LITERAL_WORDS[:2] == (NEMO_RULES[0].marker, NEMO_RULES[2].marker), "the kernel's markers"
 KEYS, LITERALS = _table(_KEYS), _table(list(K.LITERAL_WORDS))
-WORDS = (*_table(sorted(KEYWORDS)), np.isin(np.arange(65536), [w[0] << 8 | w[1] for w in KEYWORDS]))  # + first 2 bytes
+WORDS = (*_table(sorted(F.KEYWORDS)), np.isin(np.arange(65536), [w[0] << 8 | w[1] for w in F.KEYWORDS]))
 KEY_INFO = (np.array([_FIELD.get(NEMO_PAIRS[k][0].attr, -1) for k in _KEYS]),  # kernel field, -1: not needed
-            np.array([any(kw in k for kw in KEYWORDS) for k in _KEYS]),  # the key holds a failure keyword
+            np.array([any(kw in k for kw in F.KEYWORDS) for k in _KEYS]),  # the key holds a failure keyword
             np.isin(np.arange(256), list(b"0123456789.eE+- \t\r\x0b\x0c")))  # number bytes and blanks
 
 
@@ -90,7 +98,8 @@ def scan_batch(a: np.ndarray, offs: np.ndarray, work: dict[str, np.ndarray]) -> 
     File f's n records (``fo[f, 0]``, in log order) are rows ``rows[f]:rows[f] + n``: the step, the step
     time (NaN: none) and where train loss, val loss, batch size and samples start (-1: none). ``fo[f]``
     also holds max_steps (-1: none), flags, keyword lines (``cand[f, :k]``: start, end), stop-marker
-    lines (``stops[f, :k]``), saw a progress marker, steps strictly increase, step times missing.
+    lines (``stops[f, :k]``), saw a progress marker, steps strictly increase, step times missing, and
+    where the last progress line starts (-1: none).
     The arrays come from ``work``, grown as needed and kept (fresh pages cost page faults).
     """
     if a.size < offs[-1] + K.PAD:
@@ -99,11 +108,11 @@ def scan_batch(a: np.ndarray, offs: np.ndarray, work: dict[str, np.ndarray]) -> 
     files = offs.size - 1
     for name, shape, dtype in (("steps", (rows[-1],), np.int64), ("times", (rows[-1],), np.float64),
                                ("pos", (rows[-1], 4), np.int64), ("cand", (files, _CAND, 2), np.int64),
-                               ("stops", (files, _STOPS, 2), np.int64), ("fo", (files, 8), np.int64)):
+                               ("stops", (files, _STOPS, 2), np.int64), ("fo", (files, 9), np.int64)):
         if name not in work or work[name].shape[0] < shape[0]:
             work[name] = np.empty((int(shape[0] * 1.25) + 1,) + shape[1:], dtype)
     out = [work[k] for k in ("steps", "times", "pos", "cand", "stops", "fo")]
-    K.kernel(a, offs, rows, *out, KEYS, KEY_INFO, LITERALS, WORDS, TAIL_BYTES)
+    K.kernel(a, offs, rows, *out, KEYS, KEY_INFO, LITERALS, WORDS, _WHOLE_FILE)
     return rows, *out[:3], *(x[:files] for x in out[3:])
 
 
@@ -141,33 +150,6 @@ def _jsonl(a: np.ndarray) -> bool:
     cut = raw.rfind(b"\n") + 1 or (len(raw) if a.size <= CHUNK_BYTES else 0)
     head = raw[:cut].lstrip()[:4096]
     return cut == 0 or (head.startswith(b"{") and b'"step"' in head)
-
-
-class _Failures:
-    """Failure classes from keyword lines, remembering which lines (and adjacent pairs) match nothing."""
-
-    def __init__(self) -> None:
-        self.ids: dict[bytes, int] = {}
-        self.inert: dict[tuple[int, ...], bool] = {}
-
-    def classify(self, a: np.ndarray, s: int, e: int, flags: int, spans: list[int]) -> str | None:
-        """Return the failure class of the file ``a[s:e]`` from its keyword lines ``spans`` (or its tail
-        when flagged). Signatures match within a line or across two adjacent candidate lines (``FATAL:\\s+``),
-        so a file whose lines and adjacent pairs each match nothing has no failure."""
-        if flags & K.TAILPY:
-            tail = a[max(s, e - TAIL_BYTES): e].tobytes()
-            hit = find_failure(tail if e - s <= TAIL_BYTES else tail[tail.find(b"\n") + 1:])
-            return None if hit is None else hit[0]
-        lines = [a[i:j].tobytes() for i, j in zip(spans[::2], spans[1::2])]
-        ids = [self.ids.setdefault(line, len(self.ids)) for line in lines]
-        for k in range(max(1, len(ids) - 1) if ids else 0):
-            inert = self.inert.get(key := tuple(ids[k:k + 2]))
-            if inert is None:
-                inert = self.inert[key] = find_failure(b"\n".join(lines[k:k + 2])) is None
-            if not inert:
-                hit = find_failure(b"\n".join(lines))
-                return None if hit is None else hit[0]
-        return None
 
 
 def _raw(a: np.ndarray, p: int, e: int) -> bytes:
@@ -226,9 +208,9 @@ def _summary(a: np.ndarray, s: int, e: int, rec: tuple[np.ndarray, ...], fo: lis
     if fo[7]:  # step times missing
         st = [None if t != t else t for t in st]
     u, ms, stopped, failure = len(st), fo[1] if fo[1] >= 0 else None, _stopped(a, spans[1]), None
-    if spans[0] or fo[2] & K.TAILPY:
-        failure = failures.classify(a, s, e, fo[2], spans[0])
     reached = stopped is not None or bool(u and ms and int(steps[-1]) >= ms - 1)
+    if spans[0] or fo[2] & K.TAILPY:
+        failure = failures.judge(a, s, e, fo[2], spans[0], fo[8], reached)
     tops = pos[-1].tolist() if u else [-1] * 4
     lo, hi = min((p for p in tops if p >= 0), default=0), max(tops)
     copy = (lo, a[lo: min(e, hi + 64)].tobytes() if hi >= 0 else b"")
@@ -248,7 +230,9 @@ def _summaries(paths: list[Any], a: np.ndarray, offs: np.ndarray, scan: tuple[np
     bounds, starts, firsts, out = offs.tolist(), rows.tolist(), a[offs[:-1]].tolist(), {}
     for f, info in enumerate(fo.tolist()):
         s, e, r0, n = bounds[f], bounds[f + 1], starts[f], info[0]
-        if info[2] & K.FALLBACK or (n == 0 and info[5]) or (e > s and firsts[f] in _OPENERS and _jsonl(a[s:e])):
+        if info[2] & K.FALLBACK or (n == 0 and info[5]) or (e > s and firsts[f] in _OPENERS and _jsonl(a[s:e])) \
+                or (firsts[f] == 116 and SmiCsv.sniff(a[s: min(e, s + 4096)].tobytes())) \
+                or (n == 0 and _NEMO1_MARKER in a[s:e].tobytes()):  # "t": nvidia-smi CSV; NeMo 1 tqdm bar
             out[paths[f]] = python_summary(paths[f])
             continue
         spans = (cand[f, :info[3]].ravel().tolist(), stops[f, :info[4]].ravel().tolist())  # start, end, ...

@@ -253,21 +253,22 @@ def _line(a, w, ls, e, KT, KI, LT, times, pos, r):  # type: ignore[no-untyped-de
 @jit(**PLAIN)
 def _scan_file(a, w, s, e, r0, cap, steps, times, pos, cand, stops,  # type: ignore[no-untyped-def]
                KT, KI, LT, WT, tail):
-    """Return (records, max_steps, flags, keyword lines, stop lines, saw a marker, steps increase) of the file
-    ``a[s:e]``; records in rows ``r0:r0+cap`` (more: FALLBACK), lines as (start, end) in ``cand``/``stops``."""
+    """Return (records, max_steps, flags, keyword lines, stop lines, saw a marker, steps increase, start of the
+    last progress line or -1) of the file ``a[s:e]``; records in rows ``r0:r0+cap`` (more: FALLBACK), lines as
+    (start, end) in ``cand``/``stops``; keyword lines only in the last ``tail`` bytes (more: TAILPY)."""
     t0, flags = s, 0
     if e - s > tail:  # the Python tail: the last 64 KiB minus its first partial line
         q = e - tail
         while q < e and at(a, q) != 10:
             q += 1
         t0, flags = (e + 1, TAILPY) if q >= e else (q + 1, 0)
-    n, ms, nc, ns, seen, rising, ls = 0, -1, 0, 0, False, True, s
+    n, ms, nc, ns, seen, rising, ls, lastp = 0, -1, 0, 0, False, True, s, -1
     while ls < e:
         le, lf, te, parsed, ep, nn, step = _line(a, w, ls, e, KT, KI, LT, times, pos, r0 + min(n, cap - 1))
         flags, seen = flags | (lf & FALLBACK) | (FALLBACK if parsed and n == cap else 0), seen or te >= 0
         if parsed and n < cap:
             rising = rising and (n == 0 or step > steps[r0 + n - 1])
-            steps[r0 + n], ms, n = step, nn + 1 if ep == 0 or ms < 0 else ms, n + 1
+            steps[r0 + n], ms, n, lastp = step, nn + 1 if ep == 0 or ms < 0 else ms, n + 1, ls
         if lf & STOPLINE and ns < stops.shape[0]:
             stops[ns, 0], stops[ns, 1], ns = ls, le, ns + 1
         elif lf & STOPLINE:
@@ -283,7 +284,7 @@ def _scan_file(a, w, s, e, r0, cap, steps, times, pos, cand, stops,  # type: ign
         elif kw:
             flags |= TAILPY
         ls = le + 1
-    return n, ms, flags, nc, ns, seen, rising
+    return n, ms, flags, nc, ns, seen, rising, lastp
 
 
 @jit()
@@ -293,7 +294,7 @@ def kernel(a, offs, rows, steps, times, pos, cand, stops, fo, KT, KI, LT, WT, ta
     w = a[: a.size - a.size % 8].view(np.uint64)
     for f in range(offs.size - 1):
         r0 = rows[f]
-        n, ms, flags, nc, ns, seen, rising = _scan_file(a, w, offs[f], offs[f + 1], r0, rows[f + 1] - r0, steps,
-                                                        times, pos, cand[f], stops[f], KT, KI, LT, WT, tail)
+        n, ms, flags, nc, ns, seen, rising, lastp = _scan_file(
+            a, w, offs[f], offs[f + 1], r0, rows[f + 1] - r0, steps, times, pos, cand[f], stops[f], KT, KI, LT, WT, tail)
         fo[f, 0], fo[f, 1], fo[f, 2], fo[f, 3], fo[f, 4], fo[f, 5] = n, ms, flags, nc, ns, seen
-        fo[f, 6], fo[f, 7] = rising, np.isnan(times[r0:r0 + n]).sum()
+        fo[f, 6], fo[f, 7], fo[f, 8] = rising, np.isnan(times[r0:r0 + n]).sum(), lastp

@@ -91,8 +91,8 @@ def parse_memory_rows(lines: Iterable[str], into: MemoryLog | None = None) -> Me
         if len(row) <= max(layout["index"], layout["used"]):
             log.problems.append(f"row {lineno}: expected {max(layout.values()) + 1} columns, got {len(row)}")
             continue
-        try:
-            index = int(_cell(row, layout["index"]).strip())
+        try:  # a query without an index column (one GPU) counts as GPU 0
+            index = int(_cell(row, layout["index"]).strip()) if layout["index"] >= 0 else 0
         except ValueError:
             log.problems.append(f"row {lineno}: bad index {_cell(row, layout['index'])!r}")
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -42,11 +43,35 @@ class ProgressRecord:
 
 @dataclass(frozen=True)
 class ValRecord:
-    """One validation result line (AutoModel ``[val]``, Megatron ``validation loss at iteration``)."""
+    """One evaluation result line (AutoModel ``[val]``, Megatron ``validation loss at ...``).
+
+    ``split`` is ``val`` or ``test``: Megatron's end-of-training evaluation prints ``... for test data``
+    on a line that also starts ``validation loss``; the two are kept apart.
+    """
 
     step: int | None
     loss: float
     lineno: int
+    split: str = "val"
+
+
+@dataclass
+class RestartEvent:
+    """One in-job restart: a restart marker (torchrun elastic ``Worker group FAILED ... will restart``) and/or
+    progress going back to a step already logged (resume from the ``-last`` checkpoint).
+
+    ``after_step``: the highest step logged before it; ``resumed_at``: the first step logged after it
+    (None: no progress after it); ``steps_redone``: logged steps executed again; ``time_lost_s``: the
+    step times of the work thrown away (their first executions). Restart overhead (process start,
+    checkpoint load) is not in any step time and is not counted.
+    """
+
+    lineno: int
+    after_step: int | None
+    resumed_at: int | None
+    steps_redone: int
+    time_lost_s: float
+    evidence: str
 
 
 @dataclass
@@ -90,7 +115,19 @@ class ParsedLog:
     failure: str | None = None
     failure_line: str | None = None
     failure_signature: str | None = None
+    failure_lineno: int | None = None
     lines: int = 0
+    progress_lines: int = 0  # every progress line parsed, repeats included
+    first_logged_step: int | None = None
+    last_logged_step: int | None = None  # of the last progress line in file order
+    last_progress_pos: int | None = None  # byte offset of that line (for the failure judgement)
+    logged_time_sum_s: float = 0.0  # step times as printed, over every progress line
+    logged_time_count: int = 0
+    restarts: list[RestartEvent] = field(default_factory=list)
+    signatures: list[Any] = field(default_factory=list)  # parsing.failures.Signature, in log order
+    end_marker_line: int | None = None  # Megatron ``[after training is done]``
+    early_exit_line: int | None = None  # Megatron ``exiting program after/at ...``
+    step_counter_global: bool = True  # False: NeMo lines without global_step (the iteration resets per epoch)
 
     @property
     def last(self) -> ProgressRecord | None:
@@ -99,11 +136,22 @@ class ParsedLog:
 
     @property
     def reached_last_step(self) -> bool:
-        """True when the last step (``max_steps - 1`` counted from ``first_step``) or the stop marker was seen."""
-        if self.stopped_at is not None:
+        """True when the run visibly finished: the stop marker, Megatron's ``[after training is done]``
+        without an early-exit line, or the last step (``max_steps - 1`` counted from ``first_step``)."""
+        if self.stopped_at is not None or (self.end_marker_line is not None and self.early_exit_line is None):
             return True
         last = self.last
         return bool(last and self.max_steps and last.step >= self.max_steps - 1 + self.first_step)
+
+    @property
+    def mean_logged_step_time_s(self) -> float | None:
+        """Return the mean of the step times the log printed (every progress line, repeats included)."""
+        return self.logged_time_sum_s / self.logged_time_count if self.logged_time_count else None
+
+    @property
+    def restart_time_lost_s(self) -> float:
+        """Return the step time thrown away by all in-job restarts."""
+        return sum(r.time_lost_s for r in self.restarts)
 
     @property
     def completed(self) -> bool:
@@ -112,14 +160,21 @@ class ParsedLog:
 
     @property
     def last_val_loss(self) -> float | None:
-        """Return the latest validation loss in log order (progress ``val_loss`` or a validation line)."""
+        """Return the latest validation loss in log order (progress ``val_loss`` or a ``val`` line; never test)."""
         best: tuple[int, float] | None = None
         for rec in reversed(self.steps):
             if rec.val_loss is not None:
                 best = (rec.lineno, rec.val_loss)
                 break
-        if self.validations:
-            v = max(self.validations, key=lambda r: r.lineno)
+        vals = [v for v in self.validations if v.split == "val"]
+        if vals:
+            v = max(vals, key=lambda r: r.lineno)
             if best is None or v.lineno > best[0]:
                 best = (v.lineno, v.loss)
         return None if best is None else best[1]
+
+    @property
+    def last_test_loss(self) -> float | None:
+        """Return the latest test loss (Megatron ``validation loss at the end of training for test data``)."""
+        tests = [v for v in self.validations if v.split == "test"]
+        return max(tests, key=lambda r: r.lineno).loss if tests else None

@@ -40,34 +40,36 @@ def parse_progress_line(line: str, lineno: int = 0) -> ProgressRecord | None:
     return rec
 
 
-def parse_lines(lines: Iterable[str | bytes], format: str = "auto") -> ParsedLog:
+def parse_lines(lines: Iterable[str | bytes], format: str = "auto",
+                expected_max_steps: int | None = None) -> ParsedLog:
     """Return the parsed log of ``lines``: unique global steps (last occurrence kept), in order.
 
     Args:
         lines: the log's lines (with or without line ends); line numbers count from 1.
         format: ``auto`` (detected from the first lines that show one), ``nemo``,
-            ``automodel`` (text log or ``training.jsonl``) or ``megatron``.
+            ``automodel`` (text log or ``training.jsonl``), ``megatron`` or ``nemo1``.
+        expected_max_steps: the cell's ``max_steps``, used when the log prints none (AutoModel).
     """
-    builder = LogBuilder(format)
+    builder = LogBuilder(format, expected_max_steps)
     for chunk in chunks_from_lines(lines):
         builder.feed(chunk)
     return builder.finish()
 
 
-def parse_text(text: str, format: str = "auto") -> ParsedLog:
+def parse_text(text: str, format: str = "auto", expected_max_steps: int | None = None) -> ParsedLog:
     """Return the parsed log of a whole text (thin wrapper over :func:`parse_lines`)."""
-    return parse_lines(text.splitlines(), format)
+    return parse_lines(text.splitlines(), format, expected_max_steps)
 
 
-def parse_stream(stream: BinaryIO, format: str = "auto") -> ParsedLog:
+def parse_stream(stream: BinaryIO, format: str = "auto", expected_max_steps: int | None = None) -> ParsedLog:
     """Return the parsed log of a binary stream, read in large line-aligned chunks (never whole)."""
-    builder = LogBuilder(format)
+    builder = LogBuilder(format, expected_max_steps)
     for chunk in iter_chunks(stream):
         builder.feed(chunk)
     return builder.finish()
 
 
-def parse_file(path: str | Path, format: str = "auto") -> ParsedLog:
+def parse_file(path: str | Path, format: str = "auto", expected_max_steps: int | None = None) -> ParsedLog:
     """Return the parsed log of the file at ``path`` (streamed; see :func:`parse_stream`)."""
     with open(path, "rb") as fh:
-        return parse_stream(fh, format)
+        return parse_stream(fh, format, expected_max_steps)

@@ -54,6 +54,12 @@ def paren_num(raw: bytes) -> float | None:
     return num(m.group(1)) if m else None
 
 
+def lead_int(raw: bytes) -> int | None:
+    """Return the first number in ``raw`` as an int when it is integral (``"50.0]"`` -> 50), else None."""
+    value = lead_num(raw)
+    return int(value) if value is not None and value.is_integer() else None
+
+
 def scaled(factor: float) -> Callable[[bytes], float | None]:
     """Return a converter of the leading number of a field times ``factor`` (unit change)."""
 
@@ -119,6 +125,9 @@ class Rule:
         region: where to look: the whole log, or only its first/last 64 KiB.
         exclude: lines containing this are not this rule's (e.g. ``[val]`` for AutoModel steps).
         anchored: the regex starts with ``marker``, so it is matched right at the marker (faster).
+        item_sep: separator of the ``pairs`` items (``|``; NeMo 1's tqdm postfix uses ``,``).
+        repeat: every marker occurrence is a record of its own, its items end at the next marker
+            (Megatron's per-rank memory records are sometimes glued on one line).
     """
 
     name: str
@@ -130,6 +139,8 @@ class Rule:
     exclude: bytes | None = None
     kv_sep: bytes = b":"
     anchored: bool = False
+    item_sep: bytes = b"|"
+    repeat: bool = False
 
     @cached_property
     def lookup(self) -> dict[bytes, tuple[Col, ...]]:
@@ -140,7 +151,7 @@ class Rule:
 
 
 def apply_pairs(lookup: Mapping[bytes, tuple[Col, ...]], kv_sep: bytes, tail: bytes,
-                out: dict[str, Value]) -> None:
+                out: dict[str, Value], item_sep: bytes = b"|") -> None:
     """Add the converted ``| key: value`` items of ``tail`` known to ``lookup`` to ``out``.
 
     Note: the hot loop of the parser. The first try takes the key as it stands after the ``|``
@@ -148,7 +159,7 @@ def apply_pairs(lookup: Mapping[bytes, tuple[Col, ...]], kv_sep: bytes, tail: by
     accept surrounding blanks).
     """
     get = lookup.get
-    for item in tail.split(b"|"):
+    for item in tail.split(item_sep):
         key, _, raw = item.partition(kv_sep)
         cols = get(key)
         if cols is None:
@@ -172,7 +183,7 @@ def apply_match(rule: Rule, m: re.Match[bytes], tail: bytes) -> dict[str, Value]
             if value is not None:
                 out[col.attr] = value
     if rule.pairs is not None and tail:
-        apply_pairs(rule.lookup, rule.kv_sep, tail, out)
+        apply_pairs(rule.lookup, rule.kv_sep, tail, out, rule.item_sep)
     return out
 
 

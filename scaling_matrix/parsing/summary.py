@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import asdict
 from typing import Any
 
 from scaling_matrix.parsing.model import ParsedLog, ProgressRecord
@@ -28,14 +29,33 @@ def _bytes(value: float | None) -> int | None:
 
 
 def peak_memory(parsed: ParsedLog) -> dict[str, float | None]:
-    """Return the peak reserved / allocated bytes logged by the framework (None when not logged)."""
+    """Return the peak reserved / allocated bytes logged by the framework and nvidia-smi's peak ``memory.used``
+    (``smi_used``); None when not logged. Megatron's peaks are over every rank's memory line."""
     reserved = [r.max_memory_reserved for r in parsed.steps if r.max_memory_reserved is not None]
     allocated = [r.max_memory_allocated for r in parsed.steps if r.max_memory_allocated is not None]
     for key, into in (("max_reserved", reserved), ("reserved", reserved),
                       ("max_allocated", allocated), ("allocated", allocated)):
         if key in parsed.memory_peaks:
             into.append(parsed.memory_peaks[key])
-    return {"reserved": max(reserved, default=None), "allocated": max(allocated, default=None)}
+    return {"reserved": max(reserved, default=None), "allocated": max(allocated, default=None),
+            "smi_used": parsed.memory_peaks.get("smi_used")}
+
+
+def restart_rows(parsed: ParsedLog) -> list[dict[str, Any]]:
+    """Return the in-job restarts of ``parsed`` as JSON-ready dicts."""
+    return [asdict(r) for r in parsed.restarts]
+
+
+def signature_rows(parsed: ParsedLog) -> list[dict[str, Any]]:
+    """Return the failure signatures of ``parsed`` with their level and role (failure / event / benign)."""
+    failure = parsed.failure
+    rows = []
+    for sig in parsed.signatures[:100]:
+        role = "benign" if not sig.fatal else "failure" if failure == sig.klass and (
+            parsed.last_progress_pos is None or sig.pos > parsed.last_progress_pos) else "event"
+        rows.append({"class": sig.klass, "level": sig.level, "line": sig.lineno or None, "role": role,
+                     "in_warning": sig.in_warning, "text": sig.line})
+    return rows
 
 
 def log_summary(parsed: ParsedLog) -> dict[str, Any]:
@@ -50,16 +70,22 @@ def log_summary(parsed: ParsedLog) -> dict[str, Any]:
     return {
         "format": parsed.format,
         "iterations": len(steps),
+        "progress_lines": parsed.progress_lines,
+        "first_logged_step": parsed.first_logged_step,
+        "last_logged_step": parsed.last_logged_step,
         "last_global_step": steps[-1].step if steps else None,
         "max_steps": parsed.max_steps,
         "step_times_s": [r.step_time_s for r in steps],
         "final_train_loss": _last(steps, "train_loss"),
         "last_val_loss": parsed.last_val_loss,
+        "last_test_loss": parsed.last_test_loss,
+        "mean_logged_step_time_s": parsed.mean_logged_step_time_s,
         "global_batch_size": _intish(_last(steps, "global_batch_size")),
         "consumed_samples": _intish(_last(steps, "consumed_samples")),
         "peak_memory_bytes": _bytes(mem["reserved"] if mem["reserved"] is not None else mem["allocated"]),
         "peak_memory_reserved_bytes": _bytes(mem["reserved"]),
         "peak_memory_allocated_bytes": _bytes(mem["allocated"]),
+        "peak_memory_smi_bytes": _bytes(mem["smi_used"]),
         "tflops_per_gpu_mean": statistics.fmean(tflops) if tflops else None,
         "completed": parsed.completed,
         "reached_last_step": parsed.reached_last_step,
@@ -67,6 +93,11 @@ def log_summary(parsed: ParsedLog) -> dict[str, Any]:
         "failure": parsed.failure,
         "failure_signature": parsed.failure_signature,
         "failure_line": parsed.failure_line,
+        "failure_lineno": parsed.failure_lineno,
+        "restarts": len(parsed.restarts),
+        "restart_time_lost_s": parsed.restart_time_lost_s,
+        "restart_events": restart_rows(parsed),
+        "signatures": signature_rows(parsed),
         "validation_runs": parsed.validation_runs,
         "job_elapsed_s": parsed.footer.elapsed_s,
         "lines": parsed.lines,
@@ -92,7 +123,14 @@ def human_summary(summary: dict[str, Any]) -> str:
     if summary["job_elapsed_s"] is not None:
         lines.append(f"job elapsed: {summary['job_elapsed_s']} s")
     if summary["failure_line"]:
-        lines.append(f"failure line: {summary['failure_line']}")
+        lines.append(f"failure line {summary.get('failure_lineno') or ''}: {summary['failure_line']}")
+    for r in summary.get("restart_events", []):
+        lines.append(f"in-job restart at line {r['lineno']}: after step {r['after_step']}, resumed at "
+                     f"{r['resumed_at']}, {r['steps_redone']} steps redone, {r['time_lost_s']:.4g} s lost")
+    events = [s for s in summary.get("signatures", []) if s["role"] != "failure"]
+    if events:
+        lines.append(f"signatures not taken as the failure ({len(events)}): " + "; ".join(
+            f"{s['class']}/{s['level']}/{s['role']} line {s['line']}" for s in events[:5]))
     problems = summary["problems"]
     if problems:
         lines.append(f"problems ({len(problems)}):")

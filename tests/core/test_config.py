@@ -47,7 +47,7 @@ def test_unknown_field_is_named(tmp_path: Path) -> None:
     bad = {**BASE, "cells": [{"model": "tiny_llama", "track": "data_parallel", "gpus": 2, "gpu": 4}]}
     with pytest.raises(ConfigError) as err:
         expand(load_matrix(_write(tmp_path, bad)))
-    assert "cells[0].gpu" in str(err.value) and "remove the field" in str(err.value)
+    assert "cells[0].gpu:" in str(err.value) and "rename it to 'gpus' or remove it" in str(err.value)
 
 
 @pytest.mark.parametrize(("cell", "field"), [

@@ -57,11 +57,11 @@ def test_profile_limits_name_the_rule() -> None:
 
 def test_invalid_cell_rejected_before_submission(tmp_path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("name: bad\nmodels:\n  m: {factory: mixtral_8x7b, family: moe, experts: 8, source: x, workload: nemo}\n"
+    path.write_text("name: bad\nmodels:\n  m: {factory: mixtral_8x7b, family: moe, experts: 8, source: hf://mistralai/Mixtral-8x7B-v0.1, workload: nemo}\n"
                     "cells:\n  - {model: m, track: model_parallel, gpus: 4, tp: 2, ep: 2}\n")
     with pytest.raises(ConfigError) as err:
         plan_cells(load_matrix(str(path)), IBEX)
-    assert "cell m/model_parallel/lora/g4/tp2-pp1-ep2" in str(err.value) and "sequence parallel" in str(err.value)
+    assert "matrix bad: cells[0].sp: EP > 1 with TP > 1 requires sequence parallel (fix: set sp: true)" == str(err.value)
 
 
 def test_faithful_vs_corrected_mixtral_model_parallel() -> None:

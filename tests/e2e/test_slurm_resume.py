@@ -21,6 +21,13 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 CLI = str(Path(sys.executable).parent / "scaling-matrix")
 
 
+def _run_id(db: Path) -> str:
+    """Return the id of the only run in ``db`` (the first invocation names it; --resume needs a known run)."""
+    with sqlite3.connect(db) as con:
+        [(run_id,)] = con.execute("select run_id from runs").fetchall()
+    return run_id
+
+
 def _submitted_jobs(db: Path) -> list[str]:
     if not db.exists():
         return []
@@ -40,7 +47,7 @@ def test_sigkill_then_resume_reattaches(tmp_path: Path) -> None:
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": ""}
     env.pop("PREFECT_API_URL")
     profile = write_profile(tmp_path, "slurm")
-    cmd = [CLI, "run", "--matrix", QUICK, "--profile", profile, "--resume", "kill-run"]
+    cmd = [CLI, "run", "--matrix", QUICK, "--profile", profile]
     started = datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
     with open(tmp_path / "first.log", "wb") as log:
         first = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -52,18 +59,19 @@ def test_sigkill_then_resume_reattaches(tmp_path: Path) -> None:
     assert len(jobs_before) == 2, (tmp_path / "first.log").read_text()[-2000:]
     os.killpg(first.pid, signal.SIGKILL)  # the orchestrator dies; its SLURM jobs keep going
     first.wait()
-    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    run_id = _run_id(db)
+    second = subprocess.run([*cmd, "--resume", run_id], env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     store = ResultsStore(f"sqlite:///{db}")
-    cells = store.cells("kill-run")
+    cells = store.cells(run_id)
     assert [c["status"] for c in cells] == ["completed", "completed"]
-    attempts = store.attempts("kill-run")
+    attempts = store.attempts(run_id)
     assert sorted(a["job_id"] for a in attempts) == sorted(jobs_before)  # re-attached, no resubmission
     assert all(a["attempt"] == 1 for a in attempts)
     sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-S", started, "-o", "JobID,WorkDir"],
                            capture_output=True, text=True)
     if sacct.returncode == 0:  # accounting on: exactly one job per cell in this run's directories
-        mine = [ln for ln in sacct.stdout.splitlines() if str(home / "runs" / "kill-run") in ln]
+        mine = [ln for ln in sacct.stdout.splitlines() if str(home / "runs" / run_id) in ln]
         assert len(mine) == 2, sacct.stdout
 
 

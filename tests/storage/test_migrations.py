@@ -27,8 +27,8 @@ def _revision(url: str) -> str | None:
 
 
 def test_head_is_the_schema_version_and_revisions_chain() -> None:
-    assert SCHEMA_VERSION == head_revision() == "0002_provenance"
-    assert {INITIAL_REVISION, "0002_provenance"} <= known_revisions()
+    assert SCHEMA_VERSION == head_revision() == "0003_issue12_restarts"
+    assert {INITIAL_REVISION, "0002_provenance", "0003_issue12_restarts"} <= known_revisions()
 
 
 def test_fresh_database_is_upgraded_to_head_and_matches_the_orm(db_url: str) -> None:

@@ -128,3 +128,21 @@ def test_repr_hides_the_password_and_close_reopens(db_url: str) -> None:
         assert str(password) not in repr(store) and "***" in repr(store)
     store.close()
     assert ResultsStore(db_url).runs() == []
+
+
+def test_restarts_are_stored_in_the_cell_row_and_shown_in_the_report(store: ResultsStore) -> None:
+    from scaling_matrix.analysis import cell_metrics
+    from scaling_matrix.parsing.progress import parse_file
+    from scaling_matrix.report import render_markdown, report_rows
+    from tests.parsing.conftest import FIX
+
+    parsed = parse_file(FIX / "nemo_restart.log")  # one torchrun restart after step 4, resumed at 3
+    result = dataclasses.replace(_cell("r1", 0), metrics=cell_metrics(parsed, {}, 60.0, gpus=1))
+    store.save_cell(result)
+    row = store.cells("r1")[0]
+    assert (row["restarts"], row["restart_time_lost_s"]) == (1, 4.0)
+    assert row["restart_events"][0]["resumed_at"] == 3 and row["restart_events"][0]["after_step"] == 4
+    assert report_rows([row])[0]["restarts"] == 1
+    md = render_markdown([row])
+    assert "## In-job restarts" in md and "4→3" in md
+    assert "In-job restarts" not in render_markdown([store.cells("r1")[0] | {"restarts": 0}])  # negative control
