@@ -89,6 +89,8 @@ def test_automodel_cli_rejects_ep_cells_naming_version_and_field(tmp_path: Path)
     assert res.exit_code == 2 and "--version 0.5.0" in res.output and "0.7 (nemo-automodel 0.7.0)" in res.output
 
 
-def test_bad_version_value_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="nemo_version"):
-        parse_model(ProfileSpec, {**IBEX, "nemo_version": ["25.07"]}, "profile ibex")
+@pytest.mark.parametrize("value", [["25.07"], True, "25.07; touch /tmp/x", "latest", "", "1" * 30])
+def test_bad_version_value_is_a_config_error_without_the_input(value: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_model(ProfileSpec, {**IBEX, "nemo_version": value}, "profile ibex")
+    assert "nemo_version" in str(err.value) and "touch" not in str(err.value) and "latest" not in str(err.value)
