@@ -9,7 +9,7 @@ PIP     := $(BIN)/python -m pip
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: demo test install lock clean slurm-up slurm-down
+.PHONY: demo test install lock clean slurm-up slurm-down contract contract-venvs
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m venv $(VENV) || { $(PY) -m pip install --user virtualenv && $(PY) -m virtualenv $(VENV); }
@@ -33,6 +33,16 @@ lock: $(STAMP)
 	$(PIP) install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --upgrade --extra test --extra postgres --extra fast --strip-extras \
 	  --no-emit-index-url --no-emit-find-links -c requirements-torch.txt -o $(LOCK) pyproject.toml
+
+# The contract tier: the real NeMo libraries (nemo-automodel 0.7.0; nemo-toolkit 2.4.1 + NeMo-Run 0.4.0)
+# check everything we render, each in its own venv under ~/.cache/scaling-matrix/contract (built once
+# per lock in contract/, ~10 GB; never in .venv). `make test` runs the tier when the venvs exist
+# (CI builds them first: with CI=true a missing venv fails the tier instead of skipping it).
+contract-venvs:
+	scripts/contract-venvs.sh build
+
+contract: $(STAMP) contract-venvs
+	$(BIN)/python -m pytest tests/contract -m contract
 
 slurm-up:
 	scripts/local-slurm.sh up

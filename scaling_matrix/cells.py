@@ -17,9 +17,10 @@ from scaling_matrix.parsing.progress import parse_text
 from scaling_matrix.paths import cell_dir, model_path, scaling_home
 from scaling_matrix.recipes import recipe_for
 from scaling_matrix.records import CellMetrics
-from scaling_matrix.render.nemo import finetune_argv, import_argv
+from scaling_matrix.render.nemo import FINETUNE_GRAMMARS, import_argv
 from scaling_matrix.render.sbatch import JobRequest
 from scaling_matrix.render.shell import CACHE_VARS, cache_env, shell_join
+from scaling_matrix.versions import check_profile_version
 from scaling_matrix.workload import workload_prefix
 
 
@@ -46,6 +47,8 @@ def plan_cell(run_id: str, planned: PlannedCell, profile: ProfileSpec,
     """Return the launch plan of ``planned`` in run ``run_id`` on ``profile``."""
     directory = cell_dir(run_id, planned.cell)
     restore = model_path(planned.model, profile)
+    contract = check_profile_version(profile)  # the NeMo version's grammar; tiny speaks nemo-run-cli
+    finetune_argv = FINETUNE_GRAMMARS[contract.grammar if contract else "nemo-run-cli"]
     argv = finetune_argv(planned.cell, planned.model, restore, workload_prefix(profile, python),
                          log_dir=directory / "nemo_log")
     env = {**cache_env(str(scaling_home() / "cache")), **profile.env}
@@ -84,3 +87,18 @@ def evaluate(log_text: str, memory: MemoryLog, returncode: int | None, wall_cloc
                            global_batch_size=cell.global_batch_size if cell else None)
     outcome = classify_local(returncode, log_text, parsed.reached_last_step, cancelled, parsed=parsed)
     return outcome, metrics
+
+
+def plan_document(matrix: str, profile: ProfileSpec, cells: list[PlannedCell],
+                  run_id: str = "RUN-ID") -> dict[str, object]:
+    """Return what ``plan --json`` prints: every import and fine-tune argv of ``cells`` on ``profile``
+    (unwrapped: the container wrapper is added by the sbatch renderer), plus the NeMo contract used."""
+    contract = check_profile_version(profile)
+    imports = {pc.model.name: pc for pc in cells}
+    return {
+        "matrix": matrix, "profile": profile.name, "workload": profile.workload,
+        "nemo_contract": {"version": contract.version, "library": contract.library} if contract else None,
+        "imports": [{"model": name, "argv": plan_import(pc, profile)} for name, pc in imports.items()],
+        "cells": [{"key": pc.cell.key, "model": pc.model.name, "job_name": pc.cell.job_name,
+                   "argv": plan_cell(run_id, pc, profile).argv} for pc in cells],
+    }

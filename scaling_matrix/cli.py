@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from scaling_matrix.cli_checks import check_automodel_version, check_resume, say
+from scaling_matrix.cli_checks import check_resume, say
 from scaling_matrix.config.loading import load_matrix, load_profile, preset_names
 from scaling_matrix.config.models import MatrixSpec
 from scaling_matrix.errors import ScalingError
@@ -44,18 +45,26 @@ VariantOpt = Annotated[str | None, typer.Option(help="faithful|corrected: apply 
 @app.command()
 def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "smoke",
          profile: Annotated[str | None, typer.Option(help="profile preset or YAML path")] = None,
-         variant: VariantOpt = None) -> None:
+         variant: VariantOpt = None,
+         json_out: Annotated[bool, typer.Option("--json", help="print the rendered argv as one JSON "
+                                                "document (what the contract tier checks)")] = False) -> None:
     """Validate a matrix, print every rendered command and memory prediction; submits nothing."""
-    from scaling_matrix.cells import plan_cell, plan_import
+    from scaling_matrix.cells import plan_cell, plan_document, plan_import
     from scaling_matrix.feasibility import assess
     from scaling_matrix.render.shell import shell_join
+    from scaling_matrix.versions import profile_version_problems
 
     try:
         mat = load_matrix(matrix, variant=variant)
         prof = load_profile(profile or _default_profile_for(mat))
+        for warning in profile_version_problems(prof)[1]:
+            say(err_console, f"warning: {warning}", "bold yellow")
         cells = plan_cells(mat, prof)
     except ScalingError as exc:
         raise _fail(exc) from exc
+    if json_out:
+        typer.echo(json.dumps(plan_document(mat.name, prof, cells), indent=1))
+        return
     overhead = None
     if prof.device == "cpu":
         from scaling_matrix.adapters.runtime_probe import cpu_runtime_baseline_gib
@@ -132,33 +141,6 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
 
 
 @app.command()
-def automodel(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "workshop",
-              out: Annotated[str, typer.Option(help="directory for the recipe YAMLs")] = "automodel-configs",
-              version: Annotated[str, typer.Option(help="installed nemo_automodel version")] = "0.5.0") -> None:
-    """Write a NeMo AutoModel recipe YAML per cell and print each launch command."""
-    from pathlib import Path
-
-    from scaling_matrix.ownership import claim_output_dir
-    from scaling_matrix.paths import inside
-    from scaling_matrix.render.automodel import (automodel_launch_argv, render_automodel_config,
-                                                 render_automodel_yaml)
-    from scaling_matrix.render.shell import shell_join
-
-    try:
-        check_automodel_version(version)
-        cells = plan_cells(load_matrix(matrix))
-        folder = claim_output_dir(Path(out), "--out")  # a file or somebody else's folder: an error
-        for pc in cells:
-            path = inside(folder, f"{pc.cell.slug}.yaml")
-            cfg = render_automodel_config(pc.cell, pc.model, str(inside(folder, "checkpoints", pc.cell.slug)))
-            path.write_text(render_automodel_yaml(cfg))
-            say(console, pc.cell.key, "cyan")
-            say(console, "  " + shell_join(automodel_launch_argv(str(path), pc.cell.devices, version)))
-    except ScalingError as exc:
-        raise _fail(exc) from exc
-
-
-@app.command()
 def presets() -> None:
     """List the shipped matrix and profile presets."""
     console.print("matrices: " + ", ".join(preset_names("matrices")))
@@ -174,6 +156,9 @@ app.command()(cancel)
 from scaling_matrix.cli_parse import parse_log, scan_logs  # noqa: E402
 app.command(name="parse-log")(parse_log)
 app.command(name="scan-logs")(scan_logs)
+
+from scaling_matrix.cli_automodel import automodel  # noqa: E402
+app.command(name="automodel")(automodel)
 
 from scaling_matrix.cli_history import compare, history, leaderboard  # noqa: E402
 app.command(name="history")(history)

@@ -29,7 +29,7 @@ def check_automodel_version(version: str) -> str:
     """Return ``version`` when it looks like an AutoModel release number; ConfigError naming ``--version``."""
     if not AUTOMODEL_VERSION.fullmatch(version):
         raise ConfigError("--version", "is not a version number", "use the installed nemo_automodel version, "
-                          "e.g. --version 0.5.0 (see `pip show nemo_automodel`)")
+                          "e.g. --version 0.7.0 (see `pip show nemo_automodel`)")
     return version
 
 

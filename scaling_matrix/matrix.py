@@ -14,6 +14,7 @@ from scaling_matrix.config.models import CellSpec, MatrixSpec, ModelSpec, Profil
 from scaling_matrix.config.secrets import shown
 from scaling_matrix.config.types import suggest
 from scaling_matrix.errors import ConfigError, Problem
+from scaling_matrix.versions import check_profile_version
 
 #: Keys a ``corrected:`` block may override (every cell field but the repeat index).
 CORRECTABLE = frozenset(CellSpec.model_fields) - {"repeat"}
@@ -129,6 +130,8 @@ def plan_cells(matrix: MatrixSpec, profile: ProfileSpec | None = None) -> list[P
     Raises:
         ConfigError: one line per broken rule, naming the cell's key path and a concrete fix.
     """
+    if profile is not None:
+        check_profile_version(profile)  # a NeMo version we have no contract for: refuse before anything
     cells = expand(matrix)
     found: list[Problem] = []
     for pc in cells:

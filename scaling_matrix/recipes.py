@@ -32,6 +32,7 @@ class Recipe(BaseModel):
     lora_targets: tuple[str, ...] = ("linear_qkv", "linear_proj", "linear_fc1", "linear_fc2")
     default_ep: int = 1
     full_ft_distributed_optimizer: bool = True  # only with --factory "...(peft_scheme='none')"
+    hf_architecture: str | None = None  # the HF config's architectures[0] (AutoModel capability lookup)
 
     @property
     def kv_dim(self) -> int:
@@ -68,12 +69,13 @@ class Recipe(BaseModel):
 
 RECIPES: dict[str, Recipe] = {
     "llama31_8b": Recipe(name="llama31_8b", family="dense", layers=32, hidden=4096, ffn_hidden=14336,
-                         heads=32, kv_heads=8, vocab=128256),
+                         heads=32, kv_heads=8, vocab=128256, hf_architecture="LlamaForCausalLM"),
     "llama31_70b": Recipe(name="llama31_70b", family="dense", layers=80, hidden=8192, ffn_hidden=28672,
-                          heads=64, kv_heads=8, vocab=128256),
+                          heads=64, kv_heads=8, vocab=128256, hf_architecture="LlamaForCausalLM"),
     "mixtral_8x7b": Recipe(name="mixtral_8x7b", family="moe", layers=32, hidden=4096, ffn_hidden=14336,
                            heads=32, kv_heads=8, vocab=32000, experts=8, topk=2, lora_dim=32, lora_alpha=32,
-                           lora_targets=("linear_qkv", "linear_proj"), default_ep=8),
+                           lora_targets=("linear_qkv", "linear_proj"), default_ep=8,
+                           hf_architecture="MixtralForCausalLM"),
     "tiny_llama": Recipe(name="tiny_llama", family="dense", layers=2, hidden=64, ffn_hidden=176, heads=4,
                          kv_heads=2, vocab=260, seq_length=128),
     "tiny_mixtral": Recipe(name="tiny_mixtral", family="moe", layers=2, hidden=64, ffn_hidden=128, heads=8,

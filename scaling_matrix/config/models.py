@@ -12,6 +12,7 @@ from scaling_matrix.config.types import (
     AbsPath, ArgvPrefix, Bind, Constraint, EnvName, EnvValue, Factory, Flag, Image, JobName, Label, LoraTarget,
     MemSize, ModelKey, ModuleName, Note, SbatchArg, Source, TimeLimit, count, invalid, real, suggest, word,
 )
+from scaling_matrix.versions import VersionText
 
 Track = Literal["data_parallel", "model_parallel"]
 Peft = Literal["lora", "none"]
@@ -214,6 +215,12 @@ class ProfileSpec(_Frozen):
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=256)
     slurm: SlurmSettings | None = None
     container: ContainerSettings = ContainerSettings()
+    nemo_version: VersionText | None = Field(
+        None, description="NeMo container (e.g. '25.07') or nemo-toolkit version (e.g. '2.4.1') the cluster "
+        "runs; picks the `nemo llm` grammar; default: the newest contracted one (scaling_matrix/versions.py)")
+    automodel_version: VersionText | None = Field(
+        None, description="nemo-automodel version (e.g. '0.7') for `scaling-matrix automodel`; default: the "
+        "newest contracted one")
 
     @field_validator("env")
     @classmethod

@@ -14,9 +14,15 @@ from scaling_matrix.config.models import CellSpec, ModelSpec
 _S = "trainer.strategy."
 
 
-def _fmt(value: object) -> str:
+def nemo_run_literal(value: object) -> str:
+    """Return ``value`` as NeMo-Run parses it: ``True``/``False``, numbers as text, and lists/tuples as
+    Python literals with quoted items (``['linear_qkv','linear_proj']``; NeMo-Run rejects a bare
+    ``[linear_qkv,linear_proj]`` as "Failed to parse … as typing.List"). The result is one plain word:
+    shell quoting happens once, later, in :func:`scaling_matrix.render.shell.shell_join`."""
     if isinstance(value, bool):
         return "True" if value else "False"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(repr(v) if isinstance(v, str) else nemo_run_literal(v) for v in value) + "]"
     return str(value)
 
 
@@ -24,7 +30,7 @@ def import_argv(model: ModelSpec, output_path: str | PurePath, prefix: list[str]
                 overwrite: bool = True) -> list[str]:
     """Return the argv importing ``model`` into ``output_path`` (always ``--yes``)."""
     return [*prefix, "llm", "import", f"model={model.factory}", f"source={model.source}",
-            f"output_path={output_path}", f"overwrite={_fmt(overwrite)}", "--yes"]
+            f"output_path={output_path}", f"overwrite={nemo_run_literal(overwrite)}", "--yes"]
 
 
 def parallel_overrides(cell: CellSpec, model: ModelSpec) -> tuple[list[str], list[str]]:
@@ -82,7 +88,7 @@ def peft_overrides(cell: CellSpec) -> list[str]:
     if cell.lora_alpha is not None:
         out.append(f"peft.alpha={cell.lora_alpha}")
     if cell.lora_targets:
-        out.append("peft.target_modules=[" + ",".join(cell.lora_targets) + "]")
+        out.append(f"peft.target_modules={nemo_run_literal(cell.lora_targets)}")
     return out
 
 
@@ -108,3 +114,7 @@ def finetune_argv(cell: CellSpec, model: ModelSpec, restore_path: str | PurePath
     if log_dir is not None:
         argv.append(f"log.explicit_log_dir={log_dir}")
     return argv
+
+
+#: contract grammar (scaling_matrix/versions.py) -> finetune renderer. The tiny engine speaks nemo-run-cli.
+FINETUNE_GRAMMARS = {"nemo-run-cli": finetune_argv}

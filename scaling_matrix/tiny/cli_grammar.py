@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Literal
 
@@ -123,7 +124,8 @@ def parse_value(raw: str) -> Any:
     """Returns the Python value of an override's right-hand side (NeMo-Run literal rules, simplified).
 
     ``none``/``null`` -> None, ``true``/``false`` (any case) -> bool, integers, floats (``1e-4``),
-    ``[a,b]`` -> list, surrounding quotes stripped; anything else stays a string.
+    ``['a','b']`` -> list (a Python literal, as NeMo-Run requires: a bare ``[a,b]`` is rejected like
+    NeMo-Run rejects it), surrounding quotes stripped; anything else stays a string.
 
     Args:
         raw: Text after the first ``=``.
@@ -140,9 +142,12 @@ def parse_value(raw: str) -> Any:
         return int(text)
     if _FLOAT.match(text):
         return float(text)
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        return [parse_value(item) for item in inner.split(",")] if inner else []
+    if text.startswith(("[", "(")) and text.endswith(("]", ")")):
+        try:
+            return list(ast.literal_eval(text))
+        except (ValueError, SyntaxError) as exc:
+            raise GrammarError(f"Failed to parse '{text}' as typing.List: list items must be Python "
+                               f"literals, e.g. ['linear_qkv','linear_proj']") from exc
     return text
 
 

@@ -82,7 +82,7 @@ def test_peft_none_override_vs_factory_argument() -> None:
     assert fac[4] == "llama31_8b(peft_scheme='none')" and "peft=none" not in fac
     lora = finetune_argv(_with(LLAMA, lora_dim=16, lora_alpha=32, lora_targets=["linear_qkv"],
                                resume_if_exists=True, seq_length=4096).cell, LLAMA.model, "/m", ["nemo"])
-    for piece in ["peft.dim=16", "peft.alpha=32", "peft.target_modules=[linear_qkv]", "data.seq_length=4096",
+    for piece in ["peft.dim=16", "peft.alpha=32", "peft.target_modules=['linear_qkv']", "data.seq_length=4096",
                   "resume.resume_if_exists=true", "resume.resume_ignore_no_checkpoint=true"]:
         assert piece in lora
 

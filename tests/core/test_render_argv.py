@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,16 @@ def test_import_argv_always_yes_and_quoted_once() -> None:
     argv = import_argv(pc.model, "/models/with space/it's", ["nemo"])
     assert argv[-1] == "--yes" and "overwrite=True" in argv
     assert shlex.split(shell_join(argv)) == argv  # one round of quoting, lossless
+
+
+def test_list_overrides_are_nemo_run_literals_quoted_once() -> None:
+    """NeMo-Run parses ``['linear_qkv','linear_proj']`` (a bare ``[a,b]`` fails); the shell quoting of
+    that word happens once, in shell_join (golden: every override the renderer can emit)."""
+    lines = []
+    for pc in expand(load_matrix(str(Path(__file__).parents[1] / "fixtures/matrices/contract-coverage.yaml"))):
+        argv = finetune_argv(pc.cell, pc.model, model_path(pc.model, IBEX), ["nemo"], log_dir="/runs/RUN/x")
+        assert shlex.split(shell_join(argv)) == argv
+        lines.append(f"# {pc.cell.key}\n{shell_join(argv)}\n")
+    text = "\n".join(lines)
+    golden("argv/contract-coverage.txt", text)
+    assert "'peft.target_modules=['\"'\"'linear_qkv'\"'\"','\"'\"'linear_proj'\"'\"','\"'\"'linear_fc1'\"'\"']'" in text

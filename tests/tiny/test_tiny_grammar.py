@@ -29,7 +29,9 @@ def test_parse_value_literals() -> None:
     assert parse_value("0.5") == 0.5
     assert parse_value("True") is True and parse_value("false") is False
     assert parse_value("none") is None and parse_value("null") is None
-    assert parse_value("[linear_qkv,'linear_proj']") == ["linear_qkv", "linear_proj"]
+    assert parse_value("['linear_qkv','linear_proj']") == ["linear_qkv", "linear_proj"]
+    with pytest.raises(GrammarError):  # NeMo-Run needs literal items: an unquoted name fails
+        parse_value("[linear_qkv,'linear_proj']")
     assert parse_value('"8"') == "8"
     assert parse_value("/a/b=c") == "/a/b=c"
 
@@ -53,8 +55,14 @@ def test_finetune_peft_keys() -> None:
     args = parse_finetune(BASE + ["peft=none"])
     assert args.effective_peft == "none" and args.peft_scheme == "lora"
     assert parse_finetune(BASE + ["peft=null"]).effective_peft == "none"
-    args = parse_finetune(BASE + ["peft.dim=4", "peft.alpha=8", "peft.target_modules=[linear_qkv,linear_proj]"])
+    args = parse_finetune(BASE + ["peft.dim=4", "peft.alpha=8", "peft.target_modules=['linear_qkv','linear_proj']"])
     assert (args.peft_dim, args.peft_alpha, args.peft_target_modules) == (4, 8, ["linear_qkv", "linear_proj"])
+
+
+def test_bare_list_rejected_like_nemo_run() -> None:
+    """NeMo-Run cannot parse ``[linear_qkv,linear_proj]`` as a list (reference/nemo-real.md): neither can we."""
+    with pytest.raises(GrammarError, match="as typing.List"):
+        parse_finetune(BASE + ["peft.target_modules=[linear_qkv,linear_proj]"])
 
 
 def test_factory_inline_peft_scheme() -> None:

@@ -100,7 +100,7 @@ def test_preflight_layout_uses_data_parallel_size() -> None:
                                  "data.global_batch_size=6", "data.micro_batch_size=2"])
     with pytest.raises(AssertionError, match=r"micro batch size \(2\) times data parallel size \(2\)"):
         check_layout(bad, DistEnv(rank=0, world_size=4))
-    fc1 = parse_finetune(BASE + ["peft.target_modules=[linear_qkv,linear_fc1]"])
+    fc1 = parse_finetune(BASE + ["peft.target_modules=['linear_qkv','linear_fc1']"])
     with pytest.raises(ValueError, match="LoRA target 'linear_fc1' is not supported for factory 'tiny_mixtral'"):
         check_layout(fc1, DistEnv())
 
