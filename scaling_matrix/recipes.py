@@ -72,6 +72,9 @@ RECIPES: dict[str, Recipe] = {
                          heads=32, kv_heads=8, vocab=128256, hf_architecture="LlamaForCausalLM"),
     "llama31_70b": Recipe(name="llama31_70b", family="dense", layers=80, hidden=8192, ffn_hidden=28672,
                           heads=64, kv_heads=8, vocab=128256, hf_architecture="LlamaForCausalLM"),
+    # architecture only (published yardstick: NeMo 24.12 Llama2-7B LoRA); no workshop factory uses it
+    "llama2_7b": Recipe(name="llama2_7b", family="dense", layers=32, hidden=4096, ffn_hidden=11008, heads=32,
+                        kv_heads=32, vocab=32000, seq_length=4096, hf_architecture="LlamaForCausalLM"),
     "mixtral_8x7b": Recipe(name="mixtral_8x7b", family="moe", layers=32, hidden=4096, ffn_hidden=14336,
                            heads=32, kv_heads=8, vocab=32000, experts=8, topk=2, lora_dim=32, lora_alpha=32,
                            lora_targets=("linear_qkv", "linear_proj"), default_ep=8,

@@ -50,6 +50,16 @@ class CellMetrics:
     restarts: int = 0
     restart_time_lost_s: float | None = None
     restart_events: list[dict[str, Any]] = field(default_factory=list)
+    # what the cell ran, for efficiency and the published yardstick (scaling_matrix.flops, .yardstick);
+    # stored in the metrics JSON (no column): set by cells.label_metrics from the plan, None on old rows
+    seq_length: int | None = None  # effective sequence length (explicit, else the recipe default)
+    recipe: str | None = None  # architecture key (recipes.RECIPES), e.g. llama31_8b
+    library: str | None = None  # e.g. "megatron-bridge 0.5.0", "nemo-toolkit 2.4.1", "tiny engine"
+    gpu_type: str | None = None  # profile gpu_type (None: CPU or not stated)
+    precision: str | None = None  # bf16 for every rendered recipe (gpus.PRECISION); None on CPU
+    peak_tflops: float | None = None  # per GPU at `precision` (profile override or gpus.PEAK_TFLOPS)
+    lora_dim: int | None = None  # effective LoRA rank (explicit, else the workload's recipe default)
+    lora_targets: list[str] | None = None
 
 
 @dataclass
