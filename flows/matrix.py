@@ -178,7 +178,7 @@ def _cancelled(run_id: str, store_url: str) -> State:
       on_cancellation=[on_cancelled], on_crashed=[on_crashed])
 def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | None = None,
                    dry_run: bool = False, variant: str | None = None, force: bool = False,
-                   repeats: int | None = None) -> dict[str, Any] | State:
+                   repeats: int | None = None, skip_unsupported: bool = False) -> dict[str, Any] | State:
     """Run every cell of ``matrix`` on ``profile``; return the run id and per-status counts.
 
     Args:
@@ -189,10 +189,12 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
         variant: 'faithful' or 'corrected' (apply cells' upstream-bug corrections); None: the file's.
         force: also run cells whose predicted memory exceeds the device (else stored as skipped).
         repeats: run every cell this many times (None: the matrix file's ``repeats``).
+        skip_unsupported: leave out the cells the profile's library release cannot run (e.g. Mixtral on
+            Megatron-Bridge 0.5) instead of refusing the whole matrix.
     """
     logger = get_run_logger()
     mat, prof = load_matrix(matrix, variant=variant, repeats=repeats), load_profile(profile)
-    planned = plan_cells(mat, prof)  # ConfigError before anything is launched
+    planned = plan_cells(mat, prof, skip_unsupported)  # ConfigError before anything is launched
     run_id = run_id or new_run_id()
     plans = [plan_cell(run_id, pc, prof) for pc in planned]
     if dry_run:

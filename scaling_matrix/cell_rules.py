@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scaling_matrix.bridge_surface import load_surface, recipe_problem
+from scaling_matrix.render.megatron_bridge import recipe_name
+from scaling_matrix.versions import contract_for
+
 if TYPE_CHECKING:
     from scaling_matrix.config.models import CellSpec, ModelSpec, ProfileSpec
 
@@ -72,10 +76,30 @@ def cell_rules(cell: CellSpec, model: ModelSpec) -> list[Rule]:
     return _layout_rules(cell, model) + _feature_rules(cell)
 
 
+def workload_fits(model: ModelSpec, profile: ProfileSpec) -> bool:
+    """Return True when ``profile``'s workload can run ``model`` (NeMo models also run on Megatron-Bridge)."""
+    return model.workload == profile.workload or (model.workload, profile.workload) == ("nemo", "megatron_bridge")
+
+
+def release_rules(cell: CellSpec, model: ModelSpec, profile: ProfileSpec) -> list[Rule]:
+    """Return what the profile's library release cannot run for ``cell`` (Megatron-Bridge: a recipe for
+    the model and method must exist in the pinned release); ``--skip-unsupported`` drops such cells."""
+    if profile.workload != "megatron_bridge" or not workload_fits(model, profile):
+        return []
+    contract = contract_for("megatron_bridge", profile.megatron_bridge_version)
+    if contract is None:
+        return []  # the version itself is refused first (versions.check_profile_version)
+    why = recipe_problem(load_surface(contract.lock), recipe_name(model, cell.peft))
+    if why is None:
+        return []
+    return [("model", f"{why}, so {model.name} cannot run with peft={cell.peft} on this profile",
+             "run these cells on a 'nemo' profile (nemo_version 25.07), remove them, or pass --skip-unsupported")]
+
+
 def profile_rules(cell: CellSpec, model: ModelSpec, profile: ProfileSpec) -> list[Rule]:
     """Return the reasons ``cell`` cannot run on ``profile`` (empty when it can)."""
     out: list[Rule] = []
-    if model.workload != profile.workload:
+    if not workload_fits(model, profile):
         out.append(("model", f"model {model.name} needs workload '{model.workload}' but profile "
                     f"'{profile.name}' runs '{profile.workload}'",
                     "pick a profile for this workload (list them with `scaling-matrix presets`)"))

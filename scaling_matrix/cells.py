@@ -5,11 +5,14 @@ Pure: no processes, no files (reading outputs lives in ``adapters/outputs.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scaling_matrix.analysis import cell_metrics
+from scaling_matrix.bridge_surface import argv_problems, import_problems, load_surface
 from scaling_matrix.config.models import ProfileSpec
+from scaling_matrix.errors import RenderError
+from scaling_matrix.gpus import PRECISION, peak_tflops
 from scaling_matrix.matrix import PlannedCell
 from scaling_matrix.outcome import Outcome, classify_local
 from scaling_matrix.parsing.memory import MemoryLog, summarize
@@ -17,11 +20,15 @@ from scaling_matrix.parsing.progress import parse_text
 from scaling_matrix.paths import cell_dir, model_path, scaling_home
 from scaling_matrix.recipes import recipe_for
 from scaling_matrix.records import CellMetrics
+from scaling_matrix.render import megatron_bridge as bridge
 from scaling_matrix.render.nemo import FINETUNE_GRAMMARS, import_argv
 from scaling_matrix.render.sbatch import JobRequest
 from scaling_matrix.render.shell import CACHE_VARS, cache_env, shell_join
-from scaling_matrix.versions import check_profile_version
-from scaling_matrix.workload import workload_prefix
+from scaling_matrix.versions import Contract, check_profile_version
+from scaling_matrix.workload import bridge_root, interpreter, workload_prefix
+
+#: contract grammar -> finetune renderer (the tiny engine speaks nemo-run-cli)
+GRAMMARS = {**FINETUNE_GRAMMARS, **bridge.FINETUNE_GRAMMARS}
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,24 @@ def plan_cell(run_id: str, planned: PlannedCell, profile: ProfileSpec,
     """Return the launch plan of ``planned`` in run ``run_id`` on ``profile``."""
     directory = cell_dir(run_id, planned.cell)
     restore = model_path(planned.model, profile)
-    contract = check_profile_version(profile)  # the NeMo version's grammar; tiny speaks nemo-run-cli
-    finetune_argv = FINETUNE_GRAMMARS[contract.grammar if contract else "nemo-run-cli"]
+    contract = check_profile_version(profile)  # the library version's grammar; tiny speaks nemo-run-cli
+    finetune_argv = GRAMMARS[contract.grammar if contract else "nemo-run-cli"]
     argv = finetune_argv(planned.cell, planned.model, restore, workload_prefix(profile, python),
                          log_dir=directory / "nemo_log")
+    check_pinned_surface(argv, contract, argv_problems)
     env = {**cache_env(str(scaling_home() / "cache")), **profile.env}
     return CellPlan(run_id, planned, profile, directory, restore, argv, env)
+
+
+def check_pinned_surface(argv: list[str], contract: Contract | None, check: object) -> None:
+    """Raise RenderError when a command for a source-pinned contract (Megatron-Bridge) breaks its
+    pinned launch surface (``check``: bridge_surface.argv_problems or .import_problems)."""
+    if contract is None or contract.workload != "megatron_bridge":
+        return
+    problems = check(argv, load_surface(contract.lock))  # type: ignore[operator]
+    if problems:
+        raise RenderError(f"rendered command breaks Megatron-Bridge {contract.release}'s launch surface: "
+                          + "; ".join(problems))
 
 
 def job_request(plan: CellPlan) -> JobRequest:
@@ -72,9 +91,33 @@ def effective_seq_length(plan: CellPlan) -> int | None:
 
 
 def plan_import(planned: PlannedCell, profile: ProfileSpec, python: str | None = None) -> list[str]:
-    """Return the import argv for the model of ``planned`` on ``profile``."""
-    return import_argv(planned.model, model_path(planned.model, profile),
-                       workload_prefix(profile, python), overwrite=True)
+    """Return the import argv for the model of ``planned`` on ``profile`` (Megatron-Bridge: HF → Megatron
+    checkpoint conversion)."""
+    target = model_path(planned.model, profile)
+    if profile.workload == "megatron_bridge":
+        argv = bridge.import_argv(planned.model, target, interpreter(profile), bridge_root(profile))
+        check_pinned_surface(argv, check_profile_version(profile), import_problems)
+        return argv
+    return import_argv(planned.model, target, workload_prefix(profile, python), overwrite=True)
+
+
+def label_metrics(metrics: CellMetrics, plan: CellPlan) -> CellMetrics:
+    """Return ``metrics`` labelled with what the cell ran (sequence length, recipe, library, GPU type,
+    precision, peak, LoRA rank and targets) for efficiency and the published yardstick."""
+    profile, cell, model = plan.profile, plan.planned.cell, plan.planned.model
+    recipe = recipe_for(model.factory)
+    contract = check_profile_version(profile)
+    bridge_lora = profile.workload == "megatron_bridge" and cell.peft == "lora"  # Bridge recipe: dim 32, 4 linears
+    dim = cell.lora_dim or (32 if bridge_lora else recipe.lora_dim if recipe else None)
+    targets = cell.lora_targets or (list(recipe.linear_shapes()) if bridge_lora and recipe else
+                                    list(recipe.lora_targets) if recipe else None)
+    gpu = profile.device == "gpu"
+    return replace(metrics, seq_length=effective_seq_length(plan), recipe=recipe.name if recipe else None,
+                   library=f"{contract.library.split(' (')[0]}" if contract else "tiny engine (CPU)",
+                   gpu_type=profile.gpu_type if gpu else None, precision=PRECISION if gpu else None,
+                   peak_tflops=peak_tflops(profile.gpu_type, PRECISION, profile.peak_tflops) if gpu else None,
+                   lora_dim=dim if cell.peft == "lora" else None,
+                   lora_targets=targets if cell.peft == "lora" else None)
 
 
 def evaluate(log_text: str, memory: MemoryLog, returncode: int | None, wall_clock_s: float | None,
@@ -86,7 +129,7 @@ def evaluate(log_text: str, memory: MemoryLog, returncode: int | None, wall_cloc
                            seq_length=effective_seq_length(plan) if plan else None,
                            global_batch_size=cell.global_batch_size if cell else None)
     outcome = classify_local(returncode, log_text, parsed.reached_last_step, cancelled, parsed=parsed)
-    return outcome, metrics
+    return outcome, (label_metrics(metrics, plan) if plan else metrics)
 
 
 def plan_document(matrix: str, profile: ProfileSpec, cells: list[PlannedCell],
@@ -95,9 +138,12 @@ def plan_document(matrix: str, profile: ProfileSpec, cells: list[PlannedCell],
     (unwrapped: the container wrapper is added by the sbatch renderer), plus the NeMo contract used."""
     contract = check_profile_version(profile)
     imports = {pc.model.name: pc for pc in cells}
+    described = {"workload": contract.workload, "version": contract.version, "release": contract.release,
+                 "library": contract.library} if contract else None
     return {
         "matrix": matrix, "profile": profile.name, "workload": profile.workload,
-        "nemo_contract": {"version": contract.version, "library": contract.library} if contract else None,
+        "nemo_contract": described if contract and contract.workload == "nemo2" else None,
+        "contract": described,
         "imports": [{"model": name, "argv": plan_import(pc, profile)} for name, pc in imports.items()],
         "cells": [{"key": pc.cell.key, "model": pc.model.name, "job_name": pc.cell.job_name,
                    "argv": plan_cell(run_id, pc, profile).argv} for pc in cells],

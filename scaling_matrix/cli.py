@@ -40,6 +40,8 @@ def _default_profile_for(matrix: MatrixSpec) -> str:
 
 
 VariantOpt = Annotated[str | None, typer.Option(help="faithful|corrected: apply cells' 'corrected:' overrides")]
+SkipOpt = Annotated[bool, typer.Option("--skip-unsupported", help="leave out (and list) the cells the profile's "
+                                       "library release cannot run, e.g. Mixtral on Megatron-Bridge 0.5")]
 
 
 @app.command()
@@ -47,10 +49,12 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
          profile: Annotated[str | None, typer.Option(help="profile preset or YAML path")] = None,
          variant: VariantOpt = None,
          json_out: Annotated[bool, typer.Option("--json", help="print the rendered argv as one JSON "
-                                                "document (what the contract tier checks)")] = False) -> None:
+                                                "document (what the contract tier checks)")] = False,
+         skip_unsupported: SkipOpt = False) -> None:
     """Validate a matrix, print every rendered command and memory prediction; submits nothing."""
     from scaling_matrix.cells import plan_cell, plan_document, plan_import
     from scaling_matrix.feasibility import assess
+    from scaling_matrix.matrix import expand, unsupported_cells
     from scaling_matrix.render.shell import shell_join
     from scaling_matrix.versions import profile_version_problems
 
@@ -59,12 +63,17 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
         prof = load_profile(profile or _default_profile_for(mat))
         for warning in profile_version_problems(prof)[1]:
             say(err_console, f"warning: {warning}", "bold yellow")
-        cells = plan_cells(mat, prof)
+        cells = plan_cells(mat, prof, skip_unsupported)
+        skipped = unsupported_cells(expand(mat), prof) if skip_unsupported else []
     except ScalingError as exc:
         raise _fail(exc) from exc
     if json_out:
-        typer.echo(json.dumps(plan_document(mat.name, prof, cells), indent=1))
+        doc = plan_document(mat.name, prof, cells)
+        doc["skipped"] = [{"key": pc.cell.key, "job_name": pc.cell.job_name, "reason": why} for pc, why in skipped]
+        typer.echo(json.dumps(doc, indent=1))
         return
+    for pc, why in skipped:
+        say(err_console, f"skipped: {pc.cell.key}: {why}", "yellow")
     overhead = None
     if prof.device == "cpu":
         from scaling_matrix.adapters.runtime_probe import cpu_runtime_baseline_gib
@@ -106,7 +115,8 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
         resume: Annotated[str | None, typer.Option(help="resume this run id")] = None,
         variant: VariantOpt = None,
         force: Annotated[bool, typer.Option("--force", help="run cells predicted not to fit")] = False,
-        repeats: Annotated[int | None, typer.Option(help="run every cell N times (detector averages)")] = None) -> None:
+        repeats: Annotated[int | None, typer.Option(help="run every cell N times (detector averages)")] = None,
+        skip_unsupported: SkipOpt = False) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
     from scaling_matrix.stop import CANCEL_ALL, ctrl_c_sets
 
@@ -116,7 +126,7 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
 
     try:  # fail fast: bad input, a bad --resume, or an import target holding somebody else's data
         prof = load_profile(profile)
-        cells = plan_cells(load_matrix(matrix, variant=variant, repeats=repeats), prof)
+        cells = plan_cells(load_matrix(matrix, variant=variant, repeats=repeats), prof, skip_unsupported)
         if resume is not None:
             check_resume(resume)
         if not dry_run:
@@ -131,7 +141,8 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
     run_id = resume or new_run_id()
     console.print(f"run {run_id}: Ctrl-C or SIGTERM cancels it (jobs are scancelled, cells stored)")
     state = scaling_matrix(matrix=matrix, profile=profile, run_id=run_id, dry_run=dry_run,
-                           variant=variant, force=force, repeats=repeats, return_state=True)
+                           variant=variant, force=force, repeats=repeats, return_state=True,
+                           **({"skip_unsupported": True} if skip_unsupported else {}))
     if not dry_run:
         print_report(run_id, Format.table)
     if not state.is_completed():

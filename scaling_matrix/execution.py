@@ -50,10 +50,14 @@ def git_revision(cwd: Path | None = None) -> str | None:
 
 
 def checkpoint_complete(path: Path) -> bool:
-    """Return True when ``path`` holds a complete imported checkpoint (context + weights)."""
+    """Return True when ``path`` holds a complete imported checkpoint: NeMo 2 (context + weights) or
+    Megatron-Bridge (a tracker file, ``latest_train_state.pt`` or ``latest_checkpointed_iteration.txt``,
+    beside a non-empty ``iter_*`` folder: ``AutoBridge.import_ckpt``)."""
     weights = path / "weights"
-    return ((path / "context" / "io.json").is_file() and weights.is_dir()
-            and any(weights.iterdir()))
+    if (path / "context" / "io.json").is_file() and weights.is_dir() and any(weights.iterdir()):
+        return True
+    tracker = (path / "latest_train_state.pt").is_file() or (path / "latest_checkpointed_iteration.txt").is_file()
+    return tracker and any(d.is_dir() and any(d.iterdir()) for d in path.glob("iter_*"))
 
 
 def check_import_targets(cells: list[PlannedCell], profile: ProfileSpec) -> None:

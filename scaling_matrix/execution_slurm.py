@@ -21,7 +21,7 @@ from scaling_matrix.adapters.slurm import SlurmClient
 from scaling_matrix.adapters.slurm_watch import JobWatcher
 from scaling_matrix.adapters.store import ResultsStore
 from scaling_matrix.analysis import cell_metrics
-from scaling_matrix.cells import CellPlan, effective_seq_length, job_request
+from scaling_matrix.cells import CellPlan, effective_seq_length, job_request, label_metrics
 from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import LaunchError, ScalingError
 from scaling_matrix.execution import checkpoint_complete, initial_result
@@ -117,6 +117,7 @@ def collect(plan: CellPlan, attempt: int, job_id: str, status: JobStatus | None,
     cell = plan.planned.cell
     metrics = cell_metrics(parsed, summarize(read_memory_dir(directory / "memory")), wall, gpus=cell.gpus,
                            seq_length=effective_seq_length(plan), global_batch_size=cell.global_batch_size)
+    metrics = label_metrics(metrics, plan)  # sequence length, GPU type, precision: for efficiency/yardstick
     klass = outcome.failure_class.value
     cell_status = "completed" if outcome.ok else "cancelled" if klass == "cancelled" else "failed"
     result = replace(initial_result(plan, cell_status), failure_class=klass, reason=outcome.reason,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from scaling_matrix.cell_rules import cell_rules, profile_rules
+from scaling_matrix.cell_rules import cell_rules, profile_rules, release_rules
 from scaling_matrix.config.messages import MAX_PROBLEMS, problems
 from scaling_matrix.config.models import CellSpec, MatrixSpec, ModelSpec, ProfileSpec
 from scaling_matrix.config.secrets import shown
@@ -124,18 +124,29 @@ def check_against_profile(planned: PlannedCell, profile: ProfileSpec) -> list[st
     return [problem for _, problem, _ in profile_rules(planned.cell, planned.model, profile)]
 
 
-def plan_cells(matrix: MatrixSpec, profile: ProfileSpec | None = None) -> list[PlannedCell]:
-    """Return the expanded, fully validated cells of ``matrix`` (for ``profile`` if given).
+def unsupported_cells(cells: list[PlannedCell], profile: ProfileSpec) -> list[tuple[PlannedCell, str]]:
+    """Return the cells ``profile``'s library release cannot run, each with the reason."""
+    return [(pc, rules[0][1]) for pc in cells if (rules := release_rules(pc.cell, pc.model, profile))]
+
+
+def plan_cells(matrix: MatrixSpec, profile: ProfileSpec | None = None,
+               skip_unsupported: bool = False) -> list[PlannedCell]:
+    """Return the expanded, fully validated cells of ``matrix`` (for ``profile`` if given);
+    ``skip_unsupported`` drops the cells the profile's library release cannot run instead of refusing.
 
     Raises:
         ConfigError: one line per broken rule, naming the cell's key path and a concrete fix.
     """
     if profile is not None:
-        check_profile_version(profile)  # a NeMo version we have no contract for: refuse before anything
+        check_profile_version(profile)  # a library version we have no contract for: refuse before anything
     cells = expand(matrix)
+    if profile is not None and skip_unsupported:
+        dropped = {id(pc) for pc, _ in unsupported_cells(cells, profile)}
+        cells = [pc for pc in cells if id(pc) not in dropped]
     found: list[Problem] = []
     for pc in cells:
-        rules = cell_rules(pc.cell, pc.model) + (profile_rules(pc.cell, pc.model, profile) if profile else [])
+        rules = cell_rules(pc.cell, pc.model) + ((profile_rules(pc.cell, pc.model, profile)
+                                                  + release_rules(pc.cell, pc.model, profile)) if profile else [])
         where = pc.origin or "cells"
         suffix = f" (cell {pc.cell.key})" if where.startswith("axes") else ""
         found += [Problem(f"matrix {matrix.name}: {where}.{field}", problem + suffix, fix)

@@ -4,8 +4,12 @@ A *contract* is a library version whose parsers check everything we render for i
 contract tier: ``make contract``, ``contract/``). Renderers pick their grammar from the contract of
 the profile's version; ``plan`` refuses a version without one, naming the supported ones. Pure data.
 
-Add a version (or a new workload such as ``megatron_bridge``) by adding a :class:`Contract` to
-:data:`CONTRACTS` *and* a lock file ``contract/requirements-<lock>.txt`` with a checker that passes.
+Add a version by adding a :class:`Contract` to :data:`CONTRACTS` *and* a lock file
+``contract/requirements-<lock>.txt`` with a checker that passes. Megatron-Bridge cannot be installed on
+Python 3.11 (every release since 0.4.0 needs Python >=3.12,<3.13; 0.3.x needs CUDA-only packages), so its
+contract is a *pinned copy* of its launch surface extracted from the release's source
+(``scaling_matrix/data/megatron_bridge-<release>.json``, ``scripts/megatron_bridge_fields.py``): ``lock``
+names that file and every rendered command is checked against it (``scaling_matrix/bridge_surface.py``).
 """
 
 from __future__ import annotations
@@ -36,12 +40,12 @@ CONTAINER_TOOLKIT = {(25, 7): "2.4", (25, 9): "2.5", (25, 11): "2.6"}
 class Contract:
     """One library version we render for, verified against its real parsers by the contract tier."""
 
-    workload: str          # 'nemo2' (nemo llm …) | 'automodel' | later 'megatron_bridge'
-    version: str           # what a profile writes: '25.07' (container) or '0.7'
-    release: str           # the exact release the contract venv installs: '2.4.1', '0.7.0'
+    workload: str          # 'nemo2' (nemo llm …) | 'automodel' | 'megatron_bridge'
+    version: str           # what a profile writes: '25.07' (container), '0.7', '0.5'
+    release: str           # the exact release the contract venv installs (or the pinned tag): '2.4.1', '0.5.0'
     library: str           # the packages the contract venv installs, for messages
     grammar: str           # which renderer grammar speaks it
-    lock: str              # contract/requirements-<lock>.txt
+    lock: str              # contract/requirements-<lock>.txt, or scaling_matrix/data/<lock>.json (pinned)
     #: models (matrix model names) whose experts this release can shard (expert parallelism, EP > 1)
     ep_models: frozenset[str] = frozenset({"mixtral_8x7b"})
 
@@ -54,9 +58,16 @@ CONTRACTS: dict[str, dict[str, Contract]] = {
     # against AutoModel's own capability registry).
     "automodel": {"0.7": Contract("automodel", "0.7", "0.7.0", "nemo-automodel 0.7.0", "automodel-recipe",
                                   "automodel", ep_models=frozenset())},
-    "megatron_bridge": {},  # separate issue: no contract yet
+    # Megatron-Bridge 0.5.0 = NeMo Framework 26.06 container (Megatron-Bridge docs/releases/software-versions.md
+    # at v0.5.0). No Mixtral bridge or recipe in this release: no EP models.
+    "megatron_bridge": {"0.5": Contract("megatron_bridge", "0.5", "0.5.0", "megatron-bridge 0.5.0 (NeMo "
+                                        "Framework 26.06; launch surface pinned from tag v0.5.0)",
+                                        "megatron-bridge-0.5", "megatron_bridge-0.5.0", ep_models=frozenset())},
 }
-DEFAULT_VERSION = {"nemo2": "25.07", "automodel": "0.7"}
+DEFAULT_VERSION = {"nemo2": "25.07", "automodel": "0.7", "megatron_bridge": "0.5"}
+#: profile workload -> (contract table key, profile field holding its version)
+PROFILE_VERSION_FIELD = {"nemo": ("nemo2", "nemo_version"), "megatron_bridge": ("megatron_bridge",
+                                                                               "megatron_bridge_version")}
 
 
 def version_text(value: Any) -> Any:
@@ -126,29 +137,35 @@ def version_problems(workload: str, version: str | None, field: str) -> tuple[li
     """Return (errors, warnings) for rendering ``workload`` at profile ``field`` = ``version``."""
     warnings: list[str] = []
     if workload == "nemo2" and version and past_llm_deprecation(version):
-        warnings.append(f"{field} {version}: {LLM_DEPRECATION}; the Megatron-Bridge path is not "
-                        "supported by scaling-matrix yet")
+        warnings.append(f"{field} {version}: {LLM_DEPRECATION}; for such containers use a profile with "
+                        f"workload: megatron_bridge (supported: {supported('megatron_bridge')})")
     if contract_for(workload, version) is None:
         return [f"{field} {version!s}: no contract for this version (supported: {supported(workload)})"], warnings
     return [], warnings
 
 
 def profile_version_problems(profile: ProfileSpec) -> tuple[list[str], list[str]]:
-    """Return (errors, warnings) about the NeMo version of ``profile`` (only 'nemo' workloads have one)."""
-    if profile.workload != "nemo":
+    """Return (errors, warnings) about the library version of ``profile`` ('nemo' and 'megatron_bridge'
+    workloads have one; the tiny engine has none)."""
+    if profile.workload not in PROFILE_VERSION_FIELD:
         return [], []
-    return version_problems("nemo2", profile.nemo_version, f"profile {profile.name}.nemo_version")
+    table, field = PROFILE_VERSION_FIELD[profile.workload]
+    return version_problems(table, getattr(profile, field), f"profile {profile.name}.{field}")
 
 
 def check_profile_version(profile: ProfileSpec) -> Contract | None:
-    """Return the NeMo 2 contract ``profile`` renders for (None for the tiny workload).
+    """Return the contract ``profile`` renders for (None for the tiny workload).
 
     Raises:
-        ConfigError: no contract for the profile's ``nemo_version``, naming the supported ones.
+        ConfigError: no contract for the profile's ``nemo_version`` / ``megatron_bridge_version``,
+            naming the supported ones.
     """
     errors, _ = profile_version_problems(profile)
     if errors:
         field, problem = errors[0].split(": ", 1)
-        raise ConfigError(field, problem, "set nemo_version to a supported version, or run the contract "
-                          "tier for yours first (contract/README.md)")
-    return contract_for("nemo2", profile.nemo_version) if profile.workload == "nemo" else None
+        raise ConfigError(field, problem, f"set {field.rsplit('.', 1)[-1]} to a supported version, or add a "
+                          "contract for yours first (contract/README.md)")
+    if profile.workload not in PROFILE_VERSION_FIELD:
+        return None
+    table, field = PROFILE_VERSION_FIELD[profile.workload]
+    return contract_for(table, getattr(profile, field))

@@ -1,16 +1,31 @@
-"""Which executable speaks the NeMo grammar for a profile: ``nemo`` or the embedded tiny engine."""
+"""Which executable speaks the workload's grammar for a profile: ``nemo``, the Megatron-Bridge
+launcher (``python <root>/scripts/training/run_recipe.py``) or the embedded tiny engine."""
 
 from __future__ import annotations
 
 import sys
 
 from scaling_matrix.config.models import ProfileSpec
+from scaling_matrix.render.megatron_bridge import BRIDGE_ROOT, RUN_RECIPE
 
 TINY_PREFIX_MODULE = "scaling_matrix.tiny"
 
 
+def bridge_root(profile: ProfileSpec) -> str:
+    """Return the Megatron-Bridge checkout inside the container (profile ``megatron_bridge_root``)."""
+    return profile.megatron_bridge_root or BRIDGE_ROOT
+
+
+def interpreter(profile: ProfileSpec) -> list[str]:
+    """Return the Python a Megatron-Bridge profile runs its scripts with (``executable`` replaces it)."""
+    return list(profile.executable) if profile.executable else ["python"]
+
+
 def workload_prefix(profile: ProfileSpec, python: str | None = None) -> list[str]:
-    """Return the argv prefix replacing ``nemo`` for ``profile`` (``python`` pins the interpreter)."""
+    """Return the argv prefix of the fine-tuning command for ``profile`` (``python`` pins the tiny
+    engine's interpreter): ``executable`` replaces ``nemo`` (or, for Megatron-Bridge, ``python``)."""
+    if profile.workload == "megatron_bridge":
+        return [*interpreter(profile), f"{bridge_root(profile)}/{RUN_RECIPE}"]
     if profile.executable:
         return list(profile.executable)
     if profile.workload == "tiny":

@@ -16,7 +16,7 @@ from scaling_matrix.versions import VersionText
 
 Track = Literal["data_parallel", "model_parallel"]
 Peft = Literal["lora", "none"]
-Workload = Literal["nemo", "tiny"]
+Workload = Literal["nemo", "megatron_bridge", "tiny"]
 
 
 class _Frozen(BaseModel):
@@ -37,7 +37,8 @@ class ModelSpec(_Frozen):
     family: Literal["dense", "moe"]
     experts: count(0, 1024) = Field(0, description="number of experts (MoE only)")
     source: Source = Field(description="import source: hf://org/repo, tiny://seed/1234 or an absolute path")
-    workload: Workload = Field(description="'nemo' (GPU container) or 'tiny' (embedded CPU engine)")
+    workload: Workload = Field(description="'nemo' (GPU container; also runs on 'megatron_bridge' profiles) or "
+                               "'tiny' (embedded CPU engine)")
     params_b: real(100_000.0, gt=0) | None = Field(None, description="parameter count in billions")
     gated: Flag = Field(False, description="needs HF_TOKEN to import")
 
@@ -206,7 +207,7 @@ class ProfileSpec(_Frozen):
     capacity_gpus: count(1, 1_000_000) = Field(description="GPUs (local: rank processes) usable at once")
     gpus_per_node: count(1, 128) = Field(8)
     gpu_memory_gib: real(4096.0, gt=0) | None = None
-    executable: ArgvPrefix | None = Field(None, description="argv prefix replacing 'nemo'")
+    executable: ArgvPrefix | None = Field(None, description="argv prefix replacing 'nemo' (Megatron-Bridge: 'python')")
     models_dir: AbsPath | None = Field(None, description="imported checkpoints; default $SCALING_HOME/models")
     model_paths: dict[ModelKey, AbsPath] = Field(default_factory=dict, description="per-model restore path")
     retries: count(0, 10) = Field(2, description="extra attempts for transient failures")
@@ -221,6 +222,16 @@ class ProfileSpec(_Frozen):
     automodel_version: VersionText | None = Field(
         None, description="nemo-automodel version (e.g. '0.7') for `scaling-matrix automodel`; default: the "
         "newest contracted one")
+    megatron_bridge_version: VersionText | None = Field(
+        None, description="Megatron-Bridge release in the container (e.g. '0.5' = NeMo Framework 26.06) for "
+        "workload 'megatron_bridge'; default: the newest pinned one (scaling_matrix/versions.py)")
+    megatron_bridge_root: AbsPath | None = Field(
+        None, description="Megatron-Bridge checkout inside the container (default /opt/Megatron-Bridge)")
+    gpu_type: Label | None = Field(
+        None, description="GPU model, e.g. h100-sxm, a100, h200, b200, gb200 (scaling_matrix/gpus.py): peak FLOPs "
+        "for MFU and which published references are comparable")
+    peak_tflops: real(100_000.0, gt=0) | None = Field(
+        None, description="peak dense BF16 TFLOP/s per GPU; overrides the table for gpu_type")
 
     @field_validator("env")
     @classmethod
