@@ -22,6 +22,7 @@ from scaling_matrix.paths import run_dir
 from scaling_matrix.plots import plots_markdown, render_plots
 from scaling_matrix.report import report_rows
 from tasks.artifacts import ArtifactPayload, publish_artifacts, publish_plots, publish_regressions
+from tasks.result_file import write_result_document
 
 #: Nights of history loaded per cell (detector window plus room for the trend plot).
 HISTORY_NIGHTS = 60
@@ -29,7 +30,8 @@ HISTORY_NIGHTS = 60
 
 @dataclass
 class Analysis:
-    """What ``analyze`` found: report rows, regression alerts, artifact keys and payloads, plot files."""
+    """What ``analyze`` found: report rows, regression alerts, artifact keys and payloads, plot files and
+    the result document (``runs/<run-id>/report/result.json``)."""
 
     run_id: str
     rows: list[dict[str, Any]]
@@ -38,6 +40,7 @@ class Analysis:
     plots: list[Path] = field(default_factory=list)
     regressions_key: str = ""
     payloads: list[ArtifactPayload] = field(default_factory=list)
+    result_file: Path | None = None
 
 
 @task(name="load-history", cache_policy=NO_CACHE)
@@ -79,7 +82,8 @@ def analyze(run_id: str, matrix: str, store_url: SecretStr | None = None,
     alerts = find_regressions(history, run_id, list(metrics or DEFAULT_METRICS))
     plots = render_plots(rows, history, alerts, run_dir(run_id) / "report")
     payloads.append(publish_plots(run_id, matrix, plots_markdown(plots, run_id, matrix)))
-    result = Analysis(run_id, rows, alerts, [], [p.path for p in plots if p.path], payloads=payloads)
+    result = Analysis(run_id, rows, alerts, [], [p.path for p in plots if p.path], payloads=payloads,
+                      result_file=write_result_document(run_id, url))
     if alerts:
         payloads.append(publish_regressions(run_id, matrix, alerts))
         result.regressions_key = payloads[-1].key

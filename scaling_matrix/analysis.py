@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from scaling_matrix.efficiency import efficiency  # default FLOP convention (scaling_matrix/flops.py)
 from scaling_matrix.metrics import steady_metrics
 from scaling_matrix.parsing.memory import MemorySummary
 from scaling_matrix.parsing.progress import ParsedLog
@@ -137,6 +138,8 @@ def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
         f"Speedup vs {b} GPU (throughput)": group["speedup"].round(3),
         "Parallel efficiency": group["parallel_efficiency"].round(3),
         "Tokens/s/GPU": group["tokens_per_s_per_gpu"].round(1),
+        "Model TFLOPs/GPU": group["model_tflops_per_gpu"].round(1),
+        "MFU": group["mfu"].round(3),
     })
     return out.reset_index(drop=True)
 
@@ -150,5 +153,8 @@ def scaling_tables(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], pd.D
     df = add_scaling(rows)
     if df.empty:
         return {}
+    eff = [efficiency(rec) for rec in df.to_dict("records")]
+    for col in ("model_tflops_per_gpu", "mfu"):
+        df[col] = pd.to_numeric(pd.Series([e[col] for e in eff], index=df.index), errors="coerce").astype(float)
     return {tuple(str(k) for k in key): workshop_table(g)
             for key, g in df.groupby(GROUP_KEYS, dropna=False, sort=True) if (g["status"] == "completed").any()}

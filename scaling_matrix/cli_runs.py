@@ -17,6 +17,8 @@ from rich.table import Table
 
 from scaling_matrix.cli_checks import say
 from scaling_matrix.errors import ScalingError
+from scaling_matrix.flops import ATTENTION, DEFAULT_CONVENTION, LORA, FlopConvention
+from scaling_matrix.yardstick import DEFAULT_THRESHOLD
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,15 +92,20 @@ def scaling_table(title: str, df: pd.DataFrame, tall: bool) -> Table:
     return table
 
 
-def print_report(run_id: str | None, fmt: Format, last: bool = False, layout: Layout = Layout.auto) -> None:
-    """Print a stored run's scaling tables (completed cells) and the cells that did not complete."""
+def print_report(run_id: str | None, fmt: Format, last: bool = False, layout: Layout = Layout.auto,
+                 convention: FlopConvention | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
+    """Print a stored run's scaling tables (completed cells), the cells that did not complete and the
+    published yardstick; ``--format json`` prints the versioned result document (docs/result-schema.md)."""
     from scaling_matrix.analysis import scaling_tables
-    from scaling_matrix.report import incomplete_cells, render_csv, render_json, render_markdown, report_rows, table_title
+    from scaling_matrix.report import incomplete_cells, render_csv, render_markdown, report_rows, table_title
+    from scaling_matrix.result_doc import render_document, result_document
 
     rid, cells = rows_for(run_id, last)
+    convention = convention or DEFAULT_CONVENTION
     if fmt is not Format.table:
-        rows = report_rows(cells)
-        text = {Format.json: lambda: render_json(rows) + "\n", Format.csv: lambda: render_csv(rows),
+        text = {Format.json: lambda: render_document(result_document(_store().run(rid) or {"run_id": rid}, cells,
+                                                                      convention, threshold)) + "\n",
+                Format.csv: lambda: render_csv(report_rows(cells, convention, threshold)),
                 Format.markdown: lambda: render_markdown(cells, rid)}[fmt]()
         typer.echo(text, nl=False)
         return
@@ -107,19 +114,47 @@ def print_report(run_id: str | None, fmt: Format, last: bool = False, layout: La
         console.print(scaling_table(f"{table_title(key)} — run {rid}", df, tall))
     for line in incomplete_cells(cells):
         say(console, line, "red")
+    print_yardstick(cells, threshold)
+
+
+def print_yardstick(cells: list[dict[str, Any]], threshold: float) -> None:
+    """Print each completed cell next to its published reference (or why there is none)."""
+    from scaling_matrix.efficiency import yardstick_rows, yardstick_table
+
+    rows = yardstick_table(yardstick_rows([c for c in cells if c.get("status") == "completed"], threshold))
+    if not rows:
+        return
+    table = Table(title=f"Published yardstick: tokens/s per GPU (flagged below {threshold:.0%})")
+    for col in rows[0]:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row.values()))
+    console.print(table)
 
 
 def report(run_id: Annotated[str | None, typer.Option("--run", help="run id")] = None,
            last: Annotated[bool, typer.Option("--last", help="the most recent run")] = False,
            format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
            layout: Annotated[Layout, typer.Option(help="table layout (auto: tall below 120 columns)")]
-           = Layout.auto) -> None:
-    """Print the scaling tables of a stored run (completed cells; the others listed below)."""
+           = Layout.auto,
+           attention_flops: Annotated[str, typer.Option(help=f"attention FLOPs: {'|'.join(ATTENTION)}")] = "causal",
+           lora_flops: Annotated[str, typer.Option(help=f"LoRA FLOPs: {'|'.join(LORA)} (2/3 or (2+r)/3 of "
+                                                   "dense)")] = "two_thirds",
+           threshold: Annotated[float, typer.Option(help="flag cells below this fraction of the published "
+                                                    "number", min=0.01, max=10.0)] = DEFAULT_THRESHOLD) -> None:
+    """Print the scaling tables of a stored run (completed cells; the others listed below), efficiency
+    and the published yardstick; ``--format json`` prints the versioned result document."""
     if not last and not run_id:
         say(err_console, "error: --run: pass --last or --run RUN_ID", "bold red")
         raise typer.Exit(2)
     try:
-        print_report(run_id or "", format, last, layout)
+        convention = FlopConvention(attention_flops, lora_flops)
+    except ValueError as exc:
+        say(err_console, f"error: --attention-flops/--lora-flops: {exc} (fix: pick one of the listed values)",
+            "bold red")
+        raise typer.Exit(2) from exc
+    try:
+        print_report(run_id or "", format, last, layout, convention, threshold)
     except ScalingError as exc:
         say(err_console, f"error: {exc}", "bold red")
         raise typer.Exit(1) from exc

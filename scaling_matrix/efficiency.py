@@ -68,7 +68,7 @@ def yardstick_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return the yardstick rows as the UI/markdown table (short, human column names)."""
     def num(v: Any, fmt: str) -> Any:
         return None if v is None else format(v, fmt)
-    return [{"Cell": r["cell_id"], "GPU": r["gpu_type"] or "–", "Ours (tokens/s/GPU)": num(r["tokens_per_s_per_gpu"], ".0f"),
-             "Published (tokens/s/GPU)": num(r["reference_tokens_per_s_per_gpu"], ".0f"),
+    return [{"Cell": r["cell_id"], "GPU": r["gpu_type"] or "–", "Ours tok/s/GPU": num(r["tokens_per_s_per_gpu"], ".0f"),
+             "Published tok/s/GPU": num(r["reference_tokens_per_s_per_gpu"], ".0f"),
              "Ratio": num(r["ratio"], ".1%"), "Verdict": r["verdict"],
              "Reference": r["reference_id"] or "–", "Caveats": "; ".join(r["caveats"]) or "–"} for r in rows]

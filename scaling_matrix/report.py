@@ -12,6 +12,9 @@ from typing import Any
 import pandas as pd
 
 from scaling_matrix.analysis import add_scaling, scaling_tables
+from scaling_matrix.efficiency import efficiency, yardstick_rows, yardstick_table
+from scaling_matrix.flops import DEFAULT_CONVENTION, FlopConvention
+from scaling_matrix.yardstick import DEFAULT_THRESHOLD
 
 #: Columns of the JSON/CSV report, in order.
 REPORT_COLUMNS = [
@@ -22,6 +25,9 @@ REPORT_COLUMNS = [
     "baseline_gpus", "time_scaling", "mem_scaling", "speedup", "parallel_efficiency",
     "steady_median_step_time_s", "tokens_per_s_per_gpu", "gpu_hours", "workload", "device", "cluster",
     "restarts", "restart_time_lost_s",
+    # efficiency and the published yardstick (scaling_matrix.efficiency, .yardstick)
+    "seq_length", "gpu_type", "precision", "library", "model_tflops_per_gpu", "mfu", "flops_convention",
+    "reference_id", "reference_tokens_per_s_per_gpu", "reference_ratio", "reference_verdict",
 ]
 
 
@@ -35,12 +41,22 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def report_rows(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return one JSON-ready dict per cell with scaling columns added (NaN becomes None)."""
+def report_rows(cells: Iterable[dict[str, Any]], convention: FlopConvention = DEFAULT_CONVENTION,
+                threshold: float = DEFAULT_THRESHOLD) -> list[dict[str, Any]]:
+    """Return one JSON-ready dict per cell with scaling, efficiency and yardstick columns (NaN → None)."""
     df = add_scaling(cells)
     if df.empty:
         return []
-    return [{c: _clean(rec.get(c)) for c in REPORT_COLUMNS} for rec in df.to_dict("records")]
+    records = df.to_dict("records")
+    marks = {y["cell_id"]: y for y in yardstick_rows(records, threshold)}
+    out = []
+    for rec in records:
+        y = marks[str(rec["cell_id"])]
+        rec = {**rec, **efficiency(rec, convention), "reference_id": y["reference_id"],
+               "reference_tokens_per_s_per_gpu": y["reference_tokens_per_s_per_gpu"],
+               "reference_ratio": y["ratio"], "reference_verdict": y["verdict"]}
+        out.append({c: _clean(rec.get(c)) for c in REPORT_COLUMNS})
+    return out
 
 
 def render_json(rows: Sequence[dict[str, Any]]) -> str:
@@ -109,6 +125,7 @@ def render_markdown(cells: Iterable[dict[str, Any]], run_id: str | None = None) 
         lines += [f"| {c['cell_id']} | {c['status']} | {c.get('failure_class') or '–'} | {progress(c)} | "
                   f"{(c.get('reason') or '').replace('|', '/')[:200]} |" for c in failed]
     lines += restart_section(cells)
+    lines += yardstick_section(cells)
     if any(c.get("workload") == "tiny" for c in cells):
         lines += ["", "_workload=tiny: embedded CPU engine; memory is per-rank process RSS, "
                   "not GPU memory. Not comparable with GPU results._"]
@@ -127,3 +144,18 @@ def restart_section(cells: Iterable[dict[str, Any]]) -> list[str]:
         lost = c.get("restart_time_lost_s")
         out.append(f"| {c['cell_id']} | {c['restarts']} | {steps or '–'} | {'–' if lost is None else f'{lost:.4g}'} |")
     return [*out, ""]
+
+
+def yardstick_section(cells: Iterable[dict[str, Any]], threshold: float = DEFAULT_THRESHOLD) -> list[str]:
+    """Return the markdown lines putting each completed cell next to its published reference."""
+    done = [c for c in cells if c.get("status") == "completed"]
+    if not done:
+        return []
+    table = yardstick_table(yardstick_rows(done, threshold))
+    lines = ["## Published yardstick (tokens/s per GPU)", "",
+             f"_Ours vs NVIDIA's published number for the same workload, GPU type, precision, model, method and "
+             f"sequence length; flagged below {threshold:.0%}. Sources: scaling_matrix/data/published_references.json._",
+             "", "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+    lines += ["| " + " | ".join(str(v if v is not None else "–").replace("|", "/") for v in row.values()) + " |"
+              for row in table]
+    return [*lines, ""]

@@ -9,6 +9,11 @@
 3. Runs the ``analyze`` flow on the last run (tables, ``plots-workshop``, ``regressions-workshop``).
 4. Opens ``/artifacts/artifact/<id>`` of ``--key`` in headless Debian chromium and saves a PNG.
 
+``--scenario yardstick`` seeds one run of GPU-labelled cells instead (synthetic numbers, labelled
+"seeded" in cluster, user and library) shaped like NVIDIA's published DGX Cloud Benchmarking
+configurations, opens the ``yardstick-<matrix>`` table (ours, published, ratio, verdict) and also writes
+the page's rendered text (``--dump-dom``) next to the PNG.
+
 Prints the artifact URL and the PNG path; exits non-zero when something is missing.
 """
 
@@ -86,6 +91,42 @@ def seed_history(url: str, nights: int = 10, regress: float = 0.08, seed: int = 
     return run_id
 
 
+#: (cell fields, labels, synthetic tokens/s/GPU) of the yardstick scenario: vs DGXC v25.02 (8x H100,
+#: GBS 32, seq 4096): LoRA at 92.6 % (flagged), full SFT at 99.1 %, then two cells with no comparable one.
+YARDSTICK_CELLS = [
+    ({"peft": "lora", "gpus": 8}, ("nemo", "h100-sxm"), 16500.0),
+    ({"peft": "none", "gpus": 8, "job_name": "l-sft-8g"}, ("nemo", "h100-sxm"), 12300.0),
+    ({"peft": "lora", "gpus": 1}, ("nemo", "a100"), 2900.0),
+    ({"peft": "lora", "gpus": 4}, ("megatron_bridge", "h100-sxm"), 17000.0),
+]
+
+
+def seed_yardstick(url: str, run_id: str = "seeded-yardstick") -> str:
+    """Return the id of one stored run of SYNTHETIC GPU-labelled cells for the yardstick view (cluster,
+    user and library say 'seeded'; the numbers are made up, shaped like the published configurations)."""
+    from scaling_matrix.adapters.store import ResultsStore
+    from scaling_matrix.config.loading import load_matrix, load_profile
+    from scaling_matrix.config.models import CellSpec
+    from scaling_matrix.records import CellMetrics, CellResult, RunInfo
+
+    store = ResultsStore(url)
+    model = load_matrix(MATRIX).models["llama31_8b"]
+    profile = load_profile("ibex").model_copy(update={"cluster": "seeded-synthetic", "gpu_type": "h100-sxm"})
+    store.create_run(RunInfo(run_id, MATRIX, profile, "seeded-test-data", None, datetime(2026, 3, 11, tzinfo=UTC)))
+    for fields, (workload, gpu), tokens in YARDSTICK_CELLS:
+        cell = CellSpec(model="llama31_8b", track="data_parallel", global_batch_size=32, seq_length=4096,
+                        **{"job_name": f"l-{workload[:2]}-{fields['gpus']}g", **fields})
+        step = 32 * 4096 / (tokens * cell.gpus)
+        m = CellMetrics(steps_logged=50, last_step=49, max_steps=50, reached_last_step=True, final_loss=1.2,
+                        step_time_s=step, median_step_time_s=step, steady_median_step_time_s=step,
+                        wall_clock_s=60 + 50 * step, peak_mem_mib=60000.0, tokens_per_s_per_gpu=tokens,
+                        seq_length=4096, recipe="llama31_8b", library="seeded synthetic data", gpu_type=gpu,
+                        precision="bf16")
+        store.save_cell(CellResult(run_id, cell, model, workload, "gpu", "seeded-synthetic", status="completed",
+                                   failure_class="completed", attempts=1, metrics=m))
+    return run_id
+
+
 def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Return a started ``prefect server`` process and its API URL (healthy)."""
     api = f"http://127.0.0.1:{free_port()}/api"
@@ -107,7 +148,8 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise TimeoutError(f"prefect server not healthy after 180 s; see {home / 'server.log'}")
 
 
-def run_analyze(api: str, scaling_home: Path, nights: int, regress: float) -> dict[str, Any]:
+def run_analyze(api: str, scaling_home: Path, nights: int, regress: float,
+                scenario: str = "history") -> dict[str, Any]:
     """Return the ids of the artifacts on the triggered flow run, by key, after seeding the store and
     running ``analyze`` against ``api`` (the run this script triggers, as a user would open it)."""
     os.environ.update(PREFECT_API_URL=api, SCALING_HOME=str(scaling_home),
@@ -120,7 +162,7 @@ def run_analyze(api: str, scaling_home: Path, nights: int, regress: float) -> di
     from flows.analyze import analyze
     from scaling_matrix.paths import results_url
 
-    run_id = seed_history(results_url(), nights, regress)
+    run_id = seed_yardstick(results_url()) if scenario == "yardstick" else seed_history(results_url(), nights, regress)
     state = analyze(run_id, MATRIX, return_state=True)
     result = state.result()
     flow_run_id = state.state_details.flow_run_id
@@ -132,14 +174,19 @@ def run_analyze(api: str, scaling_home: Path, nights: int, regress: float) -> di
             "plots": [str(p) for p in result.plots]}
 
 
-def screenshot(url: str, out: Path, chromium: str, budget_ms: int, size: str) -> None:
-    """Save a headless-chromium screenshot of ``url`` to ``out``."""
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        argv = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size}",
-                f"--virtual-time-budget={budget_ms}", f"--screenshot={out}", url]
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=180)
-    if res.returncode != 0 or not out.is_file():
-        raise RuntimeError(f"chromium exited {res.returncode}: {res.stderr[-2000:]}")
+def screenshot(url: str, out: Path, chromium: str, budget_ms: int, size: str, dump_dom: bool = False) -> None:
+    """Save a headless-chromium screenshot of ``url`` to ``out`` (and, with ``dump_dom``, the rendered
+    page's HTML to ``out`` with suffix ``.html``)."""
+    for mode in ("screenshot", "dump-dom") if dump_dom else ("screenshot",):
+        with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+            flag = f"--screenshot={out}" if mode == "screenshot" else "--dump-dom"
+            argv = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size}",
+                    f"--virtual-time-budget={budget_ms}", flag, url]
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+        if res.returncode != 0 or (mode == "screenshot" and not out.is_file()):
+            raise RuntimeError(f"chromium exited {res.returncode}: {res.stderr[-2000:]}")
+        if mode == "dump-dom":
+            out.with_suffix(".html").write_text(res.stdout, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,25 +195,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("artifact.png"))
     ap.add_argument("--api-url", help="use this running server instead of starting one")
     ap.add_argument("--workdir", type=Path, help="where the store and PREFECT_HOME go (default: temporary)")
-    ap.add_argument("--key", default=f"plots-{MATRIX}", help="artifact key to open")
+    ap.add_argument("--key", help=f"artifact key to open (default plots-{MATRIX}, or yardstick-{MATRIX})")
+    ap.add_argument("--scenario", choices=["history", "yardstick"], default="history")
     ap.add_argument("--nights", type=int, default=10)
     ap.add_argument("--regress", type=float, default=0.08)
     ap.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
     ap.add_argument("--budget-ms", type=int, default=15000)
-    ap.add_argument("--window-size", default="1400,1800")
+    ap.add_argument("--window-size", help="default 1400,1800 (yardstick: 2000,1000, so every column shows)")
     args = ap.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="screenshot-artifacts-"))
     (work / "prefect-home").mkdir(parents=True, exist_ok=True)
     proc, api = (None, args.api_url) if args.api_url else start_server(work / "prefect-home")
     try:
-        found = run_analyze(api, work / "scaling-home", args.nights, args.regress)
-        if args.key not in found["ids"]:
-            print(f"artifact {args.key!r} not published; got {sorted(found['ids'])}", file=sys.stderr)
+        found = run_analyze(api, work / "scaling-home", args.nights, args.regress, args.scenario)
+        key = args.key or f"{'yardstick' if args.scenario == 'yardstick' else 'plots'}-{MATRIX}"
+        if key not in found["ids"]:
+            print(f"artifact {key!r} not published; got {sorted(found['ids'])}", file=sys.stderr)
             return 1
-        url = f"{api.removesuffix('/api')}/artifacts/artifact/{found['ids'][args.key]}"
-        screenshot(url, args.out.resolve(), args.chromium, args.budget_ms, args.window_size)
+        url = f"{api.removesuffix('/api')}/artifacts/artifact/{found['ids'][key]}"
+        size = args.window_size or ("2000,1000" if args.scenario == "yardstick" else "1400,1800")
+        screenshot(url, args.out.resolve(), args.chromium, args.budget_ms, size, dump_dom=args.scenario == "yardstick")
         print(f"run {found['run_id']}: {found['alerts']} alert(s); plots {found['plots']}")
-        print(f"artifact {args.key}: {url} (on flow run {found['flow_run_id']})")
+        print(f"artifact {key}: {url} (on flow run {found['flow_run_id']})")
         print(f"screenshot: {args.out.resolve()} ({args.out.stat().st_size} bytes)")
         return 0
     finally:

@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from scaling_matrix.analysis import scaling_tables
+from scaling_matrix.efficiency import yardstick_rows, yardstick_table
 from scaling_matrix.history import Alert, render_alerts_markdown
 from scaling_matrix.report import render_markdown, table_title
 
@@ -57,6 +58,10 @@ def table_payloads(run_id: str, matrix: str, cells: list[dict[str, Any]]) -> lis
         records = table.astype(object).where(table.notna(), None).to_dict("records")
         out.append(ArtifactPayload("table", artifact_key("scaling", matrix, model, track, workload, device),
                                    records, f"{table_title((model, track, workload, device))}, run {run_id}"))
+    done = [c for c in cells if c.get("status") == "completed"]
+    if done:  # each completed cell next to its published reference (or why there is none)
+        out.append(ArtifactPayload("table", artifact_key("yardstick", matrix), yardstick_table(yardstick_rows(done)),
+                                   f"Published yardstick (tokens/s/GPU, ours vs NVIDIA), run {run_id}"))
     out.append(ArtifactPayload("markdown", artifact_key("summary", matrix), render_markdown(cells, run_id),
                                f"Scaling summary of run {run_id}"))
     return out

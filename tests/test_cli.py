@@ -50,8 +50,8 @@ def test_report_formats(scaling_home: Path) -> None:
                                    metrics=CellMetrics(step_time_s=0.1, wall_clock_s=wall, final_loss=3.0,
                                                        first_loss=5.0, peak_mem_mib=400.0)))
     res = runner.invoke(app, ["report", "--last", "--format", "json"])
-    rows = json.loads(res.output)
-    assert [r["gpus"] for r in rows] == [1, 2] and rows[1]["time_scaling"] == 20.0 / 12.0
+    rows = json.loads(res.output)["cells"]  # the versioned result document (docs/result-schema.md)
+    assert [r["layout"]["world"] for r in rows] == [1, 2] and rows[1]["scaling"]["time_scaling"] == 20.0 / 12.0
     assert {r["workload"] for r in rows} == {"tiny"} and {r["device"] for r in rows} == {"cpu"}
     res = runner.invoke(app, ["report", "--run", "r9", "--format", "markdown"])
     md = res.output
