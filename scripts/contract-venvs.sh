@@ -2,7 +2,7 @@
 # Build (or reuse) the isolated virtualenvs of the contract tier: the real NeMo libraries that check
 # what scaling-matrix renders. Never touches the project's own .venv.
 #
-#   scripts/contract-venvs.sh [build] [automodel|nemo2 ...]   build missing venvs (default: all)
+#   scripts/contract-venvs.sh [build] [automodel|nemo2|megatron_bridge ...]   build missing venvs (default: all)
 #   scripts/contract-venvs.sh path NAME                       print the venv directory of NAME
 #
 # Each venv is installed from contract/requirements-NAME.txt (a full lock, `pip install --no-deps`)
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 PY="${PYTHON:-python3}"
 HOME_DIR="${SCALING_CONTRACT_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/scaling-matrix/contract}"
-ALL=(automodel nemo2)
+ALL=(automodel nemo2 megatron_bridge)
 MARK=.contract-complete
 BUILD="v1 pip>=24 --no-deps"
 
@@ -25,6 +25,10 @@ smoke_automodel='import nemo_automodel, nemo_automodel.cli.app
 from nemo_automodel.components.config.loader import load_yaml_config
 import nemo_automodel.components._peft.lora, nemo_automodel.components.datasets.llm.squad
 print("nemo_automodel", nemo_automodel.__version__)'
+smoke_megatron_bridge='import hydra, omegaconf
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra.core.override_parser.overrides_parser import OverridesParser
+print("hydra-core", hydra.__version__, "omegaconf", omegaconf.__version__)'
 smoke_nemo2='import nemo, nemo_run, megatron.core, torch
 from nemo.collections import llm
 from nemo_run.cli.cli_parser import parse_cli_args
@@ -66,6 +70,6 @@ cmd="${1:-build}"
 case "$cmd" in
   path) venv_dir "${2:?usage: $0 path NAME}" ;;
   build) shift || true; for n in "${@:-${ALL[@]}}"; do build_one "$n"; done ;;
-  automodel|nemo2) for n in "$@"; do build_one "$n"; done ;;
+  automodel|nemo2|megatron_bridge) for n in "$@"; do build_one "$n"; done ;;
   *) echo "usage: $0 [build] [${ALL[*]}] | path NAME" >&2; exit 2 ;;
 esac
