@@ -17,7 +17,9 @@ def import_models(matrix: str = "smoke", profile: str = "local", variant: str | 
     ``corrected:`` override names is imported too.
     """
     prof = load_profile(profile)
-    first_cell_of_model = {pc.model.name: pc for pc in plan_cells(load_matrix(matrix, variant=variant), prof)}
+    # only models of cells the profile's release can run (the others were refused or skipped before)
+    cells = plan_cells(load_matrix(matrix, variant=variant), prof, skip_unsupported=True)
+    first_cell_of_model = {pc.model.name: pc for pc in cells}
     futures = {name: import_model.submit(pc, prof) for name, pc in first_cell_of_model.items()}
     outcome: dict[str, str] = {}
     for name, fut in futures.items():
