@@ -93,7 +93,8 @@ def test_workshop_table_columns_and_formats(store: ResultsStore) -> None:
     assert key == ("tiny_llama", "data_parallel", "tiny", "cpu")
     assert list(table.columns)[:10] == workshop_columns(1)  # the workshop's columns exactly, then extras
     assert list(table.columns)[8:10] == ["Time scaling vs 1 GPU", "Peak memory scaling vs 1 GPU"]
-    assert list(table.columns)[10:] == ["Speedup vs 1 GPU (throughput)", "Parallel efficiency", "Tokens/s/GPU"]
+    assert list(table.columns)[10:] == ["Speedup vs 1 GPU (throughput)", "Parallel efficiency", "Tokens/s/GPU",
+                                       "Model TFLOPs/GPU", "MFU"]
     assert table.iloc[0]["Total job time (HH:MM:SS)"] == "00:09:55"
     rows = report_rows(store.cells("r1"))
     assert json.loads(render_json(rows))[0]["peak_mem_mib"] == 16273.0
