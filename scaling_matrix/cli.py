@@ -52,10 +52,8 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
                                                 "document (what the contract tier checks)")] = False,
          skip_unsupported: SkipOpt = False) -> None:
     """Validate a matrix, print every rendered command and memory prediction; submits nothing."""
-    from scaling_matrix.cells import plan_cell, plan_document, plan_import
-    from scaling_matrix.feasibility import assess
+    from scaling_matrix.cells import plan_document
     from scaling_matrix.matrix import expand, unsupported_cells
-    from scaling_matrix.render.shell import shell_join
     from scaling_matrix.versions import profile_version_problems
 
     try:
@@ -74,6 +72,15 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
         return
     for pc, why in skipped:
         say(err_console, f"skipped: {pc.cell.key}: {why}", "yellow")
+    _print_plan(matrix, prof, cells)
+
+
+def _print_plan(matrix: str, prof: Any, cells: list[Any]) -> None:
+    """Print the imports, every cell's command and its memory verdict."""
+    from scaling_matrix.cells import plan_cell, plan_import
+    from scaling_matrix.feasibility import assess
+    from scaling_matrix.render.shell import shell_join
+
     overhead = None
     if prof.device == "cpu":
         from scaling_matrix.adapters.runtime_probe import cpu_runtime_baseline_gib
