@@ -127,6 +127,8 @@ def test_plan_cli_refuses_mixtral_then_skips_it() -> None:
 
 
 def test_uncontracted_bridge_version_refused(tmp_path: Path) -> None:
+    assert len(plan_cells(load_matrix("workshop"), BRIDGE.model_copy(update={"megatron_bridge_version": "0.5.0"}),
+                          True)) == 7  # the release number maps to the contract key '0.5'
     prof = BRIDGE.model_copy(update={"megatron_bridge_version": "0.6"})
     with pytest.raises(ConfigError, match=r"megatron_bridge_version 0.6: no contract .*0.5 \(megatron-bridge 0.5.0"):
         plan_cells(load_matrix("workshop"), prof, True)

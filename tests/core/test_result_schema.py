@@ -104,3 +104,14 @@ def test_layout_is_built_in_one_place() -> None:
            "config_json": {"vp": 2, "etp": None}}
     assert layout_of(row) == {"nodes": 2, "devices_per_node": 8, "tp": 2, "pp": 2, "cp": 1, "ep": 1, "etp": None,
                               "vp": 2, "sp": True, "dp": 4, "world": 16}
+
+
+def test_table_and_markdown_reports_show_the_yardstick(seeded: str) -> None:
+    table = runner.invoke(app, ["report", "--run", seeded, "--layout", "wide"], env={"COLUMNS": "250"})
+    assert table.exit_code == 0, table.output
+    assert "Published yardstick" in table.output and "92.6%" in table.output and "below 95%" in table.output
+    md = runner.invoke(app, ["report", "--run", seeded, "--format", "markdown"]).output
+    assert "## Published yardstick (tokens/s per GPU)" in md
+    assert "| llama31_8b/data_parallel/lora/g8/tp1-pp1-ep1 | h100-sxm | 16500 | 17809 | 92.6% | below 95% |" in md
+    assert "no comparable reference (nearest dgxc-v25.02-llama3-8b-lora-bf16-8: GPU a100 vs h100-sxm)" in md
+    assert "| Model TFLOPs/GPU | MFU |" in md
