@@ -10,9 +10,11 @@ head dim = ``h`` here), key/value width ``kv`` (grouped-query attention), FFN wi
     dense     = linear + attention
 
 ``c`` is the **attention convention**: ``causal`` (0.5: only the lower triangle is computed;
-Megatron-Bridge ``flop_utils.py`` and NeMo AutoModel), ``full`` (1: the older NeMo 2 formula used by
-NeMo 24.12–25.04 pretraining numbers) or ``none`` (0: linear layers only, ≈ 6 × matmul parameters; what
-NVIDIA's fine-tuning numbers on packed SQuAD reduce to, whose per-sequence attention is negligible).
+Megatron-Bridge ``training/utils/flop_utils.py`` at v0.5.0/v0.6.0, and what NeMo AutoModel's numbers
+imply), ``full`` (1: what NeMo 24.12–25.04's published pretraining pairs imply) or ``none`` (0: linear
+layers only, ≈ 6 × matmul parameters; what NVIDIA's fine-tuning pairs on packed SQuAD imply, whose
+per-sequence attention is negligible). Where a source states no formula, its convention is the one of
+the three that reproduces its published pairs (the others miss by > 2 %: tests/core/test_flops.py).
 Router, norms, embeddings lookups and softmax are not counted (< 0.1 %).
 
 LoRA fine-tuning does not compute weight gradients of the frozen base, so its FLOPs are a fraction
