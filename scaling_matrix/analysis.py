@@ -124,6 +124,7 @@ def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
         layout = {"TP": group["tp"], "EP": group["ep"], "SP": group["sp"].map(lambda v: "on" if v else "off")}
     out = pd.DataFrame({
         "GPUs": group["gpus"],
+        **layout_columns(group),
         **layout,
         "Batch per GPU": group["batch_per_gpu"],
         "Total job time (HH:MM:SS)": group["wall_clock_s"].map(hhmmss),
@@ -139,6 +140,21 @@ def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
         "Tokens/s/GPU": group["tokens_per_s_per_gpu"].round(1),
     })
     return out.reset_index(drop=True)
+
+
+def layout_columns(group: pd.DataFrame) -> dict[str, pd.Series]:
+    """Return the layout columns a table needs to tell its rows apart: nodes x GPUs, PP, CP, ETP and VP,
+    each only when some cell of ``group`` sets it (the workshop's own tables have none of them)."""
+    out: dict[str, pd.Series] = {}
+    nodes = group["nodes"] if "nodes" in group else pd.Series(1, index=group.index)
+    if (nodes.fillna(1) > 1).any():
+        out["Nodes x GPUs"] = [f"{int(n)}x{int(g) // int(n)}" for n, g in zip(nodes.fillna(1), group["gpus"],
+                                                                                 strict=True)]
+    for column, title, default in (("pp", "PP", 1), ("cp", "CP", 1), ("etp", "ETP", None), ("vp", "VP", None)):
+        values = group[column] if column in group else pd.Series(default, index=group.index)
+        if (values.notna() & (values != default)).any() if default is not None else values.notna().any():
+            out[title] = values.astype(object).where(values.notna(), "-")
+    return out
 
 
 def scaling_tables(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], pd.DataFrame]:

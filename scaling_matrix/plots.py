@@ -107,7 +107,7 @@ def draw_trend(ax: Axes, series: Mapping[SeriesKey, Sequence[Point]], alerts: Se
     for key, points in sorted(series.items()):
         med = statistics.median(p.value for p in points) or 1.0
         rel = [100 * (p.value / med - 1) for p in points]
-        label = f"g{key.gpus} tp{key.tp} pp{key.pp} ep{key.ep}" + (" sp" if key.sp else "")
+        label = key.layout.label()
         dates = [p.at for p in points]
         ax.plot(dates, rel, "o-", ms=3, label=f"{label} (median {med:.3g} s)")  # type: ignore[arg-type]
         bad = [(p.at, r) for p, r in zip(points, rel, strict=True) if (key, p.run_id) in flagged]

@@ -15,7 +15,8 @@ from scaling_matrix.analysis import add_scaling, scaling_tables
 
 #: Columns of the JSON/CSV report, in order.
 REPORT_COLUMNS = [
-    "run_id", "cell_id", "model", "track", "gpus", "nodes", "tp", "pp", "cp", "ep", "sp", "dp",
+    "run_id", "cell_id", "model", "track", "gpus", "nodes", "devices_per_node", "tp", "pp", "cp", "ep", "etp",
+    "vp", "sp", "dp",
     "peft", "global_batch_size", "batch_per_gpu", "status", "failure_class", "reason", "attempts",
     "step_time_s", "median_step_time_s", "mean_step_time_s", "wall_clock_s", "first_loss",
     "final_loss", "last_val_loss", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib", "all_peak_mem_mib",

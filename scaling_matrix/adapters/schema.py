@@ -92,6 +92,9 @@ class CellRow(Base):
     restarts: Mapped[int | None] = mapped_column(Integer)  # in-job restarts (0003_issue12_restarts)
     restart_time_lost_s: Mapped[float | None] = mapped_column(Float)
     restart_events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    devices_per_node: Mapped[int | None] = mapped_column(Integer)  # the layout (0004_issue14_layout)
+    etp: Mapped[int | None] = mapped_column(Integer)
+    vp: Mapped[int | None] = mapped_column(Integer)
 
 
 class AttemptRow(Base):
