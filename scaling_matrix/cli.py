@@ -12,7 +12,7 @@ from rich.console import Console
 from scaling_matrix.cli_checks import check_automodel_version, check_resume, say
 from scaling_matrix.config.loading import load_matrix, load_profile, preset_names
 from scaling_matrix.config.models import MatrixSpec
-from scaling_matrix.errors import ScalingError
+from scaling_matrix.errors import ConfigError, ScalingError
 from scaling_matrix.matrix import plan_cells
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -43,8 +43,10 @@ VariantOpt = Annotated[str | None, typer.Option(help="faithful|corrected: apply 
 
 @app.command()
 def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "smoke",
-         profile: Annotated[str | None, typer.Option(help="profile preset or YAML path")] = None,
-         variant: VariantOpt = None) -> None:
+         profile: Annotated[str | None, typer.Option(help="profile preset, YAML path or block:NAME")] = None,
+         variant: VariantOpt = None,
+         out: Annotated[str | None, typer.Option(help="also write every batch script, argv and recipe "
+                                                 "into this folder")] = None) -> None:
     """Validate a matrix, print every rendered command and memory prediction; submits nothing."""
     from scaling_matrix.cells import plan_cell, plan_import
     from scaling_matrix.feasibility import assess
@@ -52,8 +54,9 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
 
     try:
         mat = load_matrix(matrix, variant=variant)
-        prof = load_profile(profile or _default_profile_for(mat))
+        prof = _profile(profile or _default_profile_for(mat))
         cells = plan_cells(mat, prof)
+        written = _write_plan(mat, prof, out) if out is not None else None
     except ScalingError as exc:
         raise _fail(exc) from exc
     overhead = None
@@ -73,6 +76,30 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
         a = verdicts[pc.cell.key]
         color = "red" if a.infeasible else "yellow" if a.prediction and a.prediction.verdict == "tight" else "green"
         say(console, f"  {a.describe()}", color)
+    if written is not None:
+        say(console, f"\nwrote every job of {len(cells)} cells under {written}", "bold")
+
+
+def _profile(name_or_path: str) -> Any:
+    """Return the profile a CLI option names (``block:NAME`` needs Prefect: imported only then)."""
+    if name_or_path.startswith("block:"):
+        from blocks.cluster import resolve_profile
+
+        return resolve_profile(name_or_path)
+    return load_profile(name_or_path)
+
+
+def _write_plan(mat: MatrixSpec, prof: Any, out: str) -> Any:
+    """Write every job of ``mat`` on ``prof`` (placeholder run id RUN-ID) into ``out``; return the folder."""
+    from pathlib import Path
+
+    from scaling_matrix.ownership import claim_output_dir
+    from scaling_matrix.planning import plan_run
+    from scaling_matrix.runs import write_rendered
+
+    folder = claim_output_dir(Path(out), "--out")  # a file or somebody else's folder: an error
+    write_rendered(plan_run(mat, prof, "RUN-ID"), folder)
+    return folder
 
 
 def _calibrations(device: str) -> dict[str, float]:
@@ -92,38 +119,68 @@ def _calibrations(device: str) -> dict[str, float]:
 
 @app.command()
 def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] = "smoke",
-        profile: Annotated[str, typer.Option(help="profile preset or YAML path")] = "local",
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="render commands, launch nothing")] = False,
+        profile: Annotated[str, typer.Option(help="profile preset, YAML path or block:NAME")] = "local",
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="render every job into the run folder, "
+                                              "launch nothing")] = False,
         resume: Annotated[str | None, typer.Option(help="resume this run id")] = None,
         variant: VariantOpt = None,
         force: Annotated[bool, typer.Option("--force", help="run cells predicted not to fit")] = False,
-        repeats: Annotated[int | None, typer.Option(help="run every cell N times (detector averages)")] = None) -> None:
+        repeats: Annotated[int | None, typer.Option(help="run every cell N times (detector averages)")] = None,
+        preflight: Annotated[bool | None, typer.Option(
+            "--preflight/--no-preflight", help="sbatch --test-only every job before submitting any "
+            "(default: the profile's slurm.preflight)")] = None) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
-    from scaling_matrix.execution import check_import_targets
-
     try:  # fail fast: bad input, a bad --resume, or an import target holding somebody else's data
-        prof = load_profile(profile)
-        cells = plan_cells(load_matrix(matrix, variant=variant, repeats=repeats), prof)
-        if resume is not None:
-            check_resume(resume)
-        if not dry_run:
-            check_import_targets(cells, prof)
+        prof, cells = _checked_run_input(matrix, profile, variant, repeats, resume, dry_run, preflight)
     except ScalingError as exc:
         raise _fail(exc) from exc
-    from scaling_matrix.stop import CANCEL_ALL, ctrl_c_sets
+    from scaling_matrix.stop import CancelToken, ctrl_c_sets, hand_over
 
+    token = CancelToken()  # this run's stop request: Ctrl-C sets it, the flow run below takes it
     if not dry_run:
-        ctrl_c_sets(CANCEL_ALL)  # before any thread starts; Ctrl-C then cancels gracefully
+        ctrl_c_sets(token)  # before any thread starts; Ctrl-C then cancels gracefully
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.matrix import scaling_matrix
-    from scaling_matrix.execution import new_run_id
+    from scaling_matrix.runs import new_run_id
 
     run_id = resume or new_run_id()
     console.print(f"run {run_id}: Ctrl-C or SIGTERM cancels it (jobs are scancelled, cells stored)")
-    state = scaling_matrix(matrix=matrix, profile=profile, run_id=run_id, dry_run=dry_run,
-                           variant=variant, force=force, repeats=repeats, return_state=True)
+    with hand_over(token):
+        state = scaling_matrix(matrix=matrix, profile=profile, run_id=run_id, dry_run=dry_run, variant=variant,
+                               force=force, repeats=repeats, preflight=preflight, return_state=True)
+    _print_end(run_id, state, dry_run)
+
+
+def _checked_run_input(matrix: str, profile: str, variant: str | None, repeats: int | None, resume: str | None,
+                       dry_run: bool, preflight: bool | None) -> tuple[Any, Any]:
+    """Return (profile, cells) after every check the CLI makes before starting the flow."""
+    from scaling_matrix.imports import check_import_targets
+    from scaling_matrix.planning import plan_run
+    from scaling_matrix.preflight import wants_preflight
+
+    prof = _profile(profile)
+    mat = load_matrix(matrix, variant=variant, repeats=repeats)
+    if resume is not None:
+        check_resume(resume)
+    run = plan_run(mat, prof, resume or "RUN-ID")
     if not dry_run:
+        wants_preflight(prof, preflight)
+        check_import_targets(run.cells, prof)
+    return prof, run.cells
+
+
+def _print_end(run_id: str, state: Any, dry_run: bool) -> None:
+    """Print the report (or where a dry run wrote its files) and exit like the flow run ended."""
+    if state.is_failed():
+        exc = state.result(raise_on_failure=False)
+        if isinstance(exc, ConfigError):  # refused before anything ran (e.g. preflight): its lines, exit 2
+            raise _fail(exc)
+    if dry_run and state.is_completed():
+        from scaling_matrix.paths import run_dir
+
+        say(console, f"run {run_id}: every job rendered under {run_dir(run_id)} (nothing launched)")
+    elif not dry_run:
         print_report(run_id, Format.table)
     if not state.is_completed():
         say(err_console, f"run {run_id} ended {state.name}: {state.message}", "bold red")

@@ -1,8 +1,15 @@
-"""The process's stop request and the signals that raise it. Light: no I/O, no Prefect, no threads.
+"""A run's stop request (its cancel token) and the signals that raise it. Light: no I/O, no Prefect.
 
-``CANCEL_ALL`` is set by whatever stops a run in this process (Ctrl-C or SIGTERM, a cancel seen
-through the Prefect API, a cancellation hook); every launch and job wait of the run polls it,
-``scancel``s its job or kills its ranks, and stores the cell cancelled.
+Every run has its own :class:`CancelToken`, made when the run starts and passed down to every
+job wait of the run; whatever stops the run sets it (Ctrl-C or SIGTERM, a cancel seen through the
+Prefect API), and each waiting cell then ``scancel``s its job or kills its ranks and is stored
+cancelled. No module-level state: a token lives and dies with its run.
+
+The CLI must take Ctrl-C before the run (and its Prefect machinery) exists, so it makes the token
+itself and hands it to the run it starts with :func:`hand_over`; :func:`token_for_run` takes the
+token handed to this call (a context variable, per thread and per call, not per process), else a
+fresh one. A deployment's flow run gets a fresh token: its runner's SIGTERM reaches
+:func:`stop_on_signals`.
 """
 
 from __future__ import annotations
@@ -12,10 +19,30 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-#: Set to stop every launch of the current run in this process (cleared when a flow run starts).
-CANCEL_ALL = threading.Event()
+
+class CancelToken(threading.Event):
+    """One run's stop request: set once, seen by every launch and job wait of that run."""
+
+
+_HANDED: ContextVar[CancelToken | None] = ContextVar("scaling_matrix_handed_token", default=None)
+
+
+@contextmanager
+def hand_over(token: CancelToken) -> Iterator[CancelToken]:
+    """Inside the block, the run started by this call stops when ``token`` is set (see :func:`token_for_run`)."""
+    reset = _HANDED.set(token)
+    try:
+        yield token
+    finally:
+        _HANDED.reset(reset)
+
+
+def token_for_run() -> CancelToken:
+    """Return the cancel token handed to this call by :func:`hand_over`, else a new one for this run."""
+    return _HANDED.get() or CancelToken()
 
 
 @contextmanager
@@ -74,4 +101,4 @@ def ctrl_c_sets(stop: threading.Event) -> None:
     threading.Thread(target=wait_for_ctrl_c, name="ctrl-c", daemon=True).start()
 
 
-__all__ = ["CANCEL_ALL", "ctrl_c_sets", "stop_on_signals"]
+__all__ = ["CancelToken", "ctrl_c_sets", "hand_over", "stop_on_signals", "token_for_run"]

@@ -88,3 +88,28 @@ def publish_regressions(run_id: str, matrix: str, alerts: list[Alert]) -> Artifa
                               f"{len(alerts)} regression(s) in run {run_id}")
     create_artifact(payload)
     return payload
+
+
+def rendered_markdown(index: dict[str, Any]) -> str:
+    """Return a markdown page of everything a run would submit: per cell its command and batch script."""
+    lines = [f"# Rendered jobs of run {index['run_id']} ({index['matrix']} on {index['profile']}, "
+             f"launcher {index['launcher']})", "", f"{len(index['cells'])} cells, {len(index['imports'])} imports; "
+             "files are in each job's folder.", ""]
+    for title, jobs in (("Imports", index["imports"]), ("Cells", index["cells"])):
+        lines += [f"## {title}", ""]
+        for name, job in jobs.items():
+            lines += [f"### `{name}`", "", f"folder `{job['folder']}`, {job['nodes']} node(s) x "
+                      f"{job['ranks_per_node']} rank(s)", "", "```bash", job["command"], "```", ""]
+            if "script" in job:
+                with open(job["script"], encoding="utf-8") as fh:
+                    lines += [f"`{job['script']}`:", "", "```bash", fh.read().rstrip("\n"), "```", ""]
+    return "\n".join(lines)
+
+
+@task(name="publish-rendered", cache_policy=NO_CACHE)
+def publish_rendered(index: dict[str, Any]) -> ArtifactPayload:
+    """Publish every rendered script and command of a run as ``rendered-<matrix>``; return it."""
+    payload = ArtifactPayload("markdown", artifact_key("rendered", index["matrix"]), rendered_markdown(index),
+                              f"Every batch script and command of run {index['run_id']} (dry run)")
+    create_artifact(payload)
+    return payload

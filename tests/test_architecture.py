@@ -11,7 +11,8 @@ PKG = Path(__file__).resolve().parents[1] / "scaling_matrix"
 PURE = ["config", "matrix.py", "render", "parsing", "analysis.py", "report.py", "outcome.py",
         "records.py", "cells.py", "slurm", "metrics.py", "recipes.py", "memory_model.py",
         "memory_terms.py", "memory_published.py", "squad.py",
-        "feasibility.py", "history.py", "cell_rules.py", "safe_text.py"]
+        "feasibility.py", "history.py", "cell_rules.py", "safe_text.py", "layout.py", "planning.py",
+        "backends/base.py"]
 FORBIDDEN = ("prefect", "sqlalchemy", "subprocess", "flows", "tasks", "blocks", "deployments")
 
 

@@ -1,0 +1,29 @@
+"""Preflight task: ``sbatch --test-only`` every job of a run before anything is submitted."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from scaling_matrix.adapters.runner import SubprocessRunner
+from scaling_matrix.adapters.slurm import SlurmClient
+from scaling_matrix.backends.slurm import SlurmBackend
+from scaling_matrix.planning import RunPlan
+from scaling_matrix.preflight import preflight, require_fit
+from tasks.artifacts import artifact_key
+
+
+@task(name="preflight", cache_policy=NO_CACHE)
+def check_preflight(run: RunPlan) -> int:
+    """Return the number of jobs SLURM would accept after publishing every verdict as a table.
+
+    Raises:
+        PreflightRejected: SLURM would refuse some job (one line per job, in SLURM's words).
+    """
+    verdicts = preflight(run, SlurmBackend(SlurmClient(SubprocessRunner())))
+    create_table_artifact([{"job": v.job, "fits": v.fits, "slurm": v.message} for v in verdicts],
+                          key=artifact_key("preflight", run.matrix.name),
+                          description=f"sbatch --test-only of every job of run {run.run_id}")
+    require_fit(run, verdicts)
+    return len(verdicts)
