@@ -130,15 +130,15 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
             "--preflight/--no-preflight", help="sbatch --test-only every job before submitting any "
             "(default: the profile's slurm.preflight)")] = None) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
-    try:  # fail fast: bad input, a bad --resume, or an import target holding somebody else's data
-        prof, cells = _checked_run_input(matrix, profile, variant, repeats, resume, dry_run, preflight)
-    except ScalingError as exc:
-        raise _fail(exc) from exc
     from scaling_matrix.stop import CancelToken, ctrl_c_sets, hand_over
 
     token = CancelToken()  # this run's stop request: Ctrl-C sets it, the flow run below takes it
-    if not dry_run:
-        ctrl_c_sets(token)  # before any thread starts; Ctrl-C then cancels gracefully
+    if not dry_run:  # first thing: before any thread exists (numpy's start at import) SIGINT is blocked
+        ctrl_c_sets(token)
+    try:  # fail fast: bad input, a bad --resume, or an import target holding somebody else's data
+        _checked_run_input(matrix, profile, variant, repeats, resume, dry_run, preflight)
+    except ScalingError as exc:
+        raise _fail(exc) from exc
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.matrix import scaling_matrix
@@ -153,8 +153,8 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
 
 
 def _checked_run_input(matrix: str, profile: str, variant: str | None, repeats: int | None, resume: str | None,
-                       dry_run: bool, preflight: bool | None) -> tuple[Any, Any]:
-    """Return (profile, cells) after every check the CLI makes before starting the flow."""
+                       dry_run: bool, preflight: bool | None) -> None:
+    """Make every check the CLI makes before starting the flow (ConfigError naming the field)."""
     from scaling_matrix.imports import check_import_targets
     from scaling_matrix.planning import plan_run
     from scaling_matrix.preflight import wants_preflight
@@ -167,7 +167,6 @@ def _checked_run_input(matrix: str, profile: str, variant: str | None, repeats: 
     if not dry_run:
         wants_preflight(prof, preflight)
         check_import_targets(run.cells, prof)
-    return prof, run.cells
 
 
 def _print_end(run_id: str, state: Any, dry_run: bool) -> None:
