@@ -135,16 +135,18 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
     token = CancelToken()  # this run's stop request: Ctrl-C sets it, the flow run below takes it
     if not dry_run:  # first thing: before any thread exists (numpy's start at import) SIGINT is blocked
         ctrl_c_sets(token)
-    try:  # fail fast: bad input, a bad --resume, or an import target holding somebody else's data
-        _checked_run_input(matrix, profile, variant, repeats, resume, dry_run, preflight)
+    from scaling_matrix.runs import new_run_id
+
+    run_id = resume or new_run_id()
+    try:  # fail fast: bad input, a bad --resume, somebody else's import target, a cell SLURM refuses
+        if _checked_run_input(matrix, profile, variant, repeats, resume, run_id, dry_run, preflight):
+            preflight = False  # done here, before the flow (and its log) starts
     except ScalingError as exc:
         raise _fail(exc) from exc
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.matrix import scaling_matrix
-    from scaling_matrix.runs import new_run_id
 
-    run_id = resume or new_run_id()
     console.print(f"run {run_id}: Ctrl-C or SIGTERM cancels it (jobs are scancelled, cells stored)")
     with hand_over(token):
         state = scaling_matrix(matrix=matrix, profile=profile, run_id=run_id, dry_run=dry_run, variant=variant,
@@ -153,20 +155,25 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
 
 
 def _checked_run_input(matrix: str, profile: str, variant: str | None, repeats: int | None, resume: str | None,
-                       dry_run: bool, preflight: bool | None) -> None:
-    """Make every check the CLI makes before starting the flow (ConfigError naming the field)."""
+                       run_id: str, dry_run: bool, preflight: bool | None) -> bool:
+    """Make every check the CLI makes before starting the flow (ConfigError naming the field); return
+    True when the preflight ran (and passed) here."""
     from scaling_matrix.imports import check_import_targets
     from scaling_matrix.planning import plan_run
-    from scaling_matrix.preflight import wants_preflight
+    from scaling_matrix.preflight import require_fit, test_every_job, wants_preflight
 
     prof = _profile(profile)
     mat = load_matrix(matrix, variant=variant, repeats=repeats)
     if resume is not None:
         check_resume(resume)
-    run = plan_run(mat, prof, resume or "RUN-ID")
-    if not dry_run:
-        wants_preflight(prof, preflight)
-        check_import_targets(run.cells, prof)
+    run = plan_run(mat, prof, run_id)
+    if dry_run:
+        return False
+    check_import_targets(run.cells, prof)
+    if not wants_preflight(prof, preflight):
+        return False
+    require_fit(run, test_every_job(run))  # PreflightRejected: one line per refused job, nothing submitted
+    return True
 
 
 def _print_end(run_id: str, state: Any, dry_run: bool) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scaling_matrix.adapters.runner import SubprocessRunner
+from scaling_matrix.adapters.slurm import SlurmClient
 from scaling_matrix.backends.slurm import SlurmBackend
 from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import ConfigError, PreflightRejected, Problem
@@ -52,6 +54,11 @@ def preflight(run: RunPlan, backend: SlurmBackend) -> list[Verdict]:
     return out
 
 
+def test_every_job(run: RunPlan) -> list[Verdict]:
+    """Return SLURM's verdict on every job of ``run`` from the live cluster (``sbatch --test-only``)."""
+    return preflight(run, SlurmBackend(SlurmClient(SubprocessRunner())))
+
+
 def require_fit(run: RunPlan, verdicts: list[Verdict]) -> None:
     """Raise :class:`PreflightRejected` with one line per refused job (SLURM's words), else return."""
     refused = [Problem(f"preflight: cell {v.job}" if not v.job.startswith("import ") else f"preflight: {v.job}",
@@ -63,4 +70,4 @@ def require_fit(run: RunPlan, verdicts: list[Verdict]) -> None:
             "nothing was submitted", "fix the lines above, or run without --preflight to submit the rest")])
 
 
-__all__ = ["PREFLIGHT_FIX", "Verdict", "preflight", "require_fit", "wants_preflight"]
+__all__ = ["PREFLIGHT_FIX", "Verdict", "preflight", "require_fit", "test_every_job", "wants_preflight"]

@@ -6,11 +6,8 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from scaling_matrix.adapters.runner import SubprocessRunner
-from scaling_matrix.adapters.slurm import SlurmClient
-from scaling_matrix.backends.slurm import SlurmBackend
 from scaling_matrix.planning import RunPlan
-from scaling_matrix.preflight import preflight, require_fit
+from scaling_matrix.preflight import require_fit, test_every_job
 from tasks.artifacts import artifact_key
 
 
@@ -21,7 +18,7 @@ def check_preflight(run: RunPlan) -> int:
     Raises:
         PreflightRejected: SLURM would refuse some job (one line per job, in SLURM's words).
     """
-    verdicts = preflight(run, SlurmBackend(SlurmClient(SubprocessRunner())))
+    verdicts = test_every_job(run)
     create_table_artifact([{"job": v.job, "fits": v.fits, "slurm": v.message} for v in verdicts],
                           key=artifact_key("preflight", run.matrix.name),
                           description=f"sbatch --test-only of every job of run {run.run_id}")
