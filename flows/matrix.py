@@ -6,31 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
-from blocks.cluster import resolve_profile
-from blocks.results_db import resolve_results_url
 from flows.analyze import analyze
-from flows.cancel_watch import watch_for_cancel
 from flows.hooks import on_cancelled, on_crashed
-from scaling_matrix.adapters.store import ResultsStore
-from scaling_matrix.config.loading import load_matrix
-from scaling_matrix.execution import open_core
-from scaling_matrix.imports import check_import_targets
-from scaling_matrix.paths import run_dir
-from scaling_matrix.planning import plan_run, select_todo, summarize_run
+from flows.session import run_session
+from scaling_matrix.planning import select_todo, summarize_run
 from scaling_matrix.run_control import stop_cancelled_run
-from scaling_matrix.runs import new_run_id, write_rendered
-from scaling_matrix.stop import stop_on_signals, token_for_run
-from tasks.artifacts import attach_artifacts, publish_rendered
+from tasks.artifacts import attach_artifacts, publish_dry_run
 from tasks.finetune import run_cells
 from tasks.imports import import_all
-from scaling_matrix.preflight import wants_preflight
-from tasks.preflight import check_preflight
-from tasks.results import finish_run, record_not_run, record_run
+from tasks.plan import plan
+from tasks.preflight import clear_to_submit
+from tasks.results import finish_run, record_not_run
 
 __all__ = ["on_cancelled", "on_crashed", "scaling_matrix"]
 
@@ -52,29 +42,24 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
         repeats: run every cell this many times (None: the matrix file's ``repeats``).
         preflight: ``sbatch --test-only`` every job before submitting any (None: the profile's setting).
     """
-    run = plan_run(load_matrix(matrix, variant=variant, repeats=repeats), resolve_profile(profile),
-                   run_id or new_run_id())  # ConfigError before anything is written or launched
+    run = plan(matrix, profile, run_id, variant, repeats)  # ConfigError before anything is written
     if dry_run:
-        publish_rendered(index := write_rendered(run, run_dir(run.run_id)))
-        return {"run_id": run.run_id, "dry_run": True, "cells": len(index["cells"])}
-    if wants_preflight(run.profile, preflight):
-        check_preflight(run)  # PreflightRejected, per cell in SLURM's words: nothing submitted or stored
-    check_import_targets(run.cells, run.profile)  # never import over somebody else's folder
-    store, token, flow_run_id = ResultsStore(resolve_results_url()), token_for_run(), str(flow_run.id or "")
-    record_run(run, store, flow_run_id)
-    with stop_on_signals(token), watch_for_cancel(flow_run_id, token), open_core(run.profile, store, token) as core:
-        imported = import_all(run.cells, run.profile, run.imports, core)
-        todo = select_todo(run.plans, store.cell_states(run.run_id), imported, run.profile, force, token.is_set())
-        record_not_run(todo, store)
-        run_cells(todo.launch, core, run.profile)
-    if token.is_set():  # Ctrl-C/SIGTERM, a runner's kill or a cancel seen through the API
-        get_run_logger().warning(message := stop_cancelled_run(store, run.run_id, flow_run_id))
+        return publish_dry_run(run)
+    clear_to_submit(run, preflight)  # somebody else's import target, a job SLURM refuses: nothing submitted
+    with run_session(run) as session:
+        imported = import_all(run.cells, run.profile, run.imports, session.core)
+        todo = select_todo(run.plans, session.store.cell_states(run.run_id), imported, run.profile, force,
+                           session.cancelled)
+        record_not_run(todo, session.store)
+        run_cells(todo.launch, session.core, run.profile)
+    if session.cancelled:  # Ctrl-C/SIGTERM, a runner's kill or a cancel seen through the API
+        get_run_logger().warning(message := stop_cancelled_run(session.store, run.run_id, session.flow_run_id))
         return Cancelled(message=message)
-    analysis = analyze(run.run_id, run.matrix.name, SecretStr(store.url))  # masked in the UI
+    analysis = analyze(run.run_id, run.matrix.name, SecretStr(session.store.url))  # masked in the UI
     attach_artifacts(analysis.payloads)  # on this flow run too: the run a user opens
-    summary = summarize_run(run.run_id, len(run.plans), store.cell_states(run.run_id), analysis.alerts,
+    summary = summarize_run(run.run_id, len(run.plans), session.store.cell_states(run.run_id), analysis.alerts,
                             analysis.regressions_key)
-    finish_run(summary, store, flow_run_id)
+    finish_run(summary, session.store, session.flow_run_id)
     if error := summary.error():
         raise error
     return summary.as_dict()

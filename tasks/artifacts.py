@@ -17,7 +17,10 @@ from prefect.cache_policies import NO_CACHE
 
 from scaling_matrix.analysis import scaling_tables
 from scaling_matrix.history import Alert, render_alerts_markdown
+from scaling_matrix.paths import run_dir
+from scaling_matrix.planning import RunPlan
 from scaling_matrix.report import render_markdown, table_title
+from scaling_matrix.runs import write_rendered
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,12 @@ def rendered_markdown(index: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@task(name="publish-rendered", cache_policy=NO_CACHE)
-def publish_rendered(index: dict[str, Any]) -> ArtifactPayload:
-    """Publish every rendered script and command of a run as ``rendered-<matrix>``; return it."""
+@task(name="dry-run", cache_policy=NO_CACHE)
+def publish_dry_run(run: RunPlan) -> dict[str, Any]:
+    """Write every job of ``run`` into its run folder, publish them as ``rendered-<matrix>``, and
+    return the flow's dry-run answer (run id, cell count); nothing is stored or launched."""
+    index = write_rendered(run, run_dir(run.run_id))
     payload = ArtifactPayload("markdown", artifact_key("rendered", index["matrix"]), rendered_markdown(index),
                               f"Every batch script and command of run {index['run_id']} (dry run)")
     create_artifact(payload)
-    return payload
+    return {"run_id": run.run_id, "dry_run": True, "cells": len(index["cells"])}
