@@ -42,8 +42,8 @@ def test_block_holds_one_profile_and_profile_block_name_loads_it(scaling_home: P
     prof = load_profile("slurm-local").model_copy(update={"name": "lab-b", "cluster": "lab-b"})
     SlurmCluster(profile=prof).save("lab-b", overwrite=True)
     assert resolve_profile("block:lab-b") == prof
-    deployment = nightly_deployment(matrix=QUICK, profile="block:lab-b")
-    assert deployment.parameters["profile"] == "block:lab-b"
+    deployment = nightly_deployment(matrix=QUICK, profile="block:lab-b", preflight=True)
+    assert deployment.parameters == {"matrix": QUICK, "profile": "block:lab-b", "preflight": True}
     out = scaling_matrix(**deployment.parameters, run_id="from-block", dry_run=True)
     index = json.loads((scaling_home / "runs" / "from-block" / "rendered.json").read_text())
     assert out["cells"] == 2 and index["profile"] == "lab-b"
