@@ -12,7 +12,7 @@ import pandas as pd
 from scaling_matrix.metrics import steady_metrics
 from scaling_matrix.parsing.memory import MemorySummary
 from scaling_matrix.parsing.progress import ParsedLog
-from scaling_matrix.records import CellMetrics
+from scaling_matrix.records import CellMetrics, CellStatus
 
 #: Column names of the workshop's four scaling tables (reference/workshop.md §8); ``{b}`` is the
 #: table's baseline GPU count ("vs 1 GPU", "vs 2 GPU", "vs 4 GPU" in the workshop's tables).
@@ -92,12 +92,12 @@ def add_scaling(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["_step"] = df["steady_median_step_time_s"].fillna(df["median_step_time_s"])
     for _, idx in df.groupby(GROUP_KEYS, dropna=False).groups.items():
         group = df.loc[idx]
-        done = group[group["status"] == "completed"]
+        done = group[group["status"] == CellStatus.COMPLETED]
         if done.empty:
             continue
         base = done.loc[done["gpus"].idxmin()]
         df.loc[idx, "baseline_gpus"] = int(base["gpus"])
-        ok = df.loc[idx, "status"] == "completed"
+        ok = df.loc[idx, "status"] == CellStatus.COMPLETED
         sel = ok[ok].index
         df.loc[sel, "time_scaling"] = base["wall_clock_s"] / df.loc[sel, "wall_clock_s"]
         df.loc[sel, "mem_scaling"] = base["peak_mem_mib"] / df.loc[sel, "peak_mem_mib"]
@@ -117,7 +117,7 @@ def workshop_columns(baseline_gpus: int) -> list[str]:
 def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
     """Return the completed cells of one (model, track) group in the workshop's columns (+ TP/EP/SP
     for model parallel); scaling headers name the group's baseline ("vs 1 GPU")."""
-    group = group[group["status"] == "completed"]
+    group = group[group["status"] == CellStatus.COMPLETED]
     b = int(group["baseline_gpus"].dropna().iloc[0]) if group["baseline_gpus"].notna().any() else 1
     layout = {}
     if (group["track"] == "model_parallel").any():
@@ -167,4 +167,4 @@ def scaling_tables(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], pd.D
     if df.empty:
         return {}
     return {tuple(str(k) for k in key): workshop_table(g)
-            for key, g in df.groupby(GROUP_KEYS, dropna=False, sort=True) if (g["status"] == "completed").any()}
+            for key, g in df.groupby(GROUP_KEYS, dropna=False, sort=True) if (g["status"] == CellStatus.COMPLETED).any()}

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from scaling_matrix.cli_checks import say
 from scaling_matrix.errors import ScalingError
+from scaling_matrix.records import CellStatus
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -160,7 +161,7 @@ def cancel(run_id: Annotated[str, typer.Argument(help="run id (see `scaling-matr
         raise typer.Exit(1) from exc
     store = _store()
     jobs = cancel_run(store, run_id, "cancelled with `scaling-matrix cancel`")
-    left = [c["cell_id"] for c in store.cells(run_id) if c["status"] == "cancelled"]
+    left = [c["cell_id"] for c in store.cells(run_id) if c["status"] == CellStatus.CANCELLED]
     say(console, f"run {run_id} {store.run(run_id)['status']}: "
         f"scancelled {', '.join(jobs) if jobs else 'no job'}; {len(left)} cell(s) stored cancelled")
 

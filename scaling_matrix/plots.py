@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from scaling_matrix.history import Alert, Point, SeriesKey, build_series
+from scaling_matrix.records import CellStatus
 
 GroupKey = tuple[str, str, str, str]  # model, track, workload, device
 TREND_METRIC = "median_step_time_s"
@@ -48,7 +49,7 @@ def _png(fig: Figure) -> bytes:
 
 
 def _done(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return sorted((r for r in rows if r.get("status") == "completed"), key=lambda r: (r["gpus"], r["tp"]))
+    return sorted((r for r in rows if r.get("status") == CellStatus.COMPLETED), key=lambda r: (r["gpus"], r["tp"]))
 
 
 def _gpu_axis(ax: Axes, gpus: Sequence[int]) -> None:

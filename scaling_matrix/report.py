@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from scaling_matrix.analysis import add_scaling, scaling_tables
+from scaling_matrix.records import CellStatus
 
 #: Columns of the JSON/CSV report, in order.
 REPORT_COLUMNS = [
@@ -90,7 +91,7 @@ def progress(cell: dict[str, Any]) -> str:
 def incomplete_cells(cells: Iterable[dict[str, Any]]) -> list[str]:
     """Return one line per cell that did not complete (status, class, progress, reason)."""
     return [f"{c['status']}: {c['cell_id']} ({c.get('failure_class') or '–'}, {progress(c)}) "
-            f"{(c.get('reason') or '')[:200]}".rstrip() for c in cells if c.get("status") != "completed"]
+            f"{(c.get('reason') or '')[:200]}".rstrip() for c in cells if c.get("status") != CellStatus.COMPLETED]
 
 
 def render_markdown(cells: Iterable[dict[str, Any]], run_id: str | None = None) -> str:
@@ -103,7 +104,7 @@ def render_markdown(cells: Iterable[dict[str, Any]], run_id: str | None = None) 
     lines = [f"# Scaling results{f' — run {run_id}' if run_id else ''}", ""]
     for key, table in scaling_tables(cells).items():
         lines += [f"## {table_title(key)}", "", markdown_table(table), ""]
-    failed = [c for c in cells if c.get("status") != "completed"]
+    failed = [c for c in cells if c.get("status") != CellStatus.COMPLETED]
     if failed:
         lines += ["## Cells that did not complete (not in the tables or ratios)", "",
                   "| cell | status | class | progress | reason |", "|---|---|---|---|---|"]

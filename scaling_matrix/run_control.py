@@ -64,7 +64,7 @@ def scancel_run_jobs(store: ResultsStore, run_id: str, client: SlurmClient | Non
     return ids
 
 
-def cancel_run(store: ResultsStore, run_id: str, reason: str, status: str = "cancelled",
+def cancel_run(store: ResultsStore, run_id: str, reason: str, status: str = RunStatus.CANCELLED.value,
                client: SlurmClient | None = None, scheduler: bool = True) -> list[str]:
     """Stop everything of ``run_id`` and store the truth; return the SLURM job ids cancelled.
 
