@@ -21,6 +21,7 @@ from scaling_matrix.preflight import preflight
 from scaling_matrix.cells import comment_for
 from scaling_matrix.matrix import expand
 from tests.prefect.test_slurm_flow import FIX, QUICK, need_slurm, write_profile  # noqa: F401 - fixture
+from tests.slurm.conftest import cluster_capped_by_qos
 
 UNSCHEDULABLE = str(FIX / "matrices" / "unschedulable.yaml")
 BAD_CELL = "tiny_llama/data_parallel/lora/g3-n3/tp1-pp1-ep1"
@@ -38,7 +39,8 @@ def test_profile_requiring_preflight_refuses_the_run_before_anything_is_submitte
         state.result()
     lines = str(err.value).splitlines()
     assert lines[0].startswith(f"preflight: cell {BAD_CELL}: sbatch --test-only refused it: ")
-    assert "Requested node configuration is not available" in lines[0]  # SLURM's words, per cell
+    refusal = "QOSGrpCpuLimit" if cluster_capped_by_qos() else "Requested node configuration is not available"
+    assert refusal in lines[0]  # SLURM's words, per cell (3 nodes: more nodes, or cores, than the cluster has)
     assert len(lines) == 2 and "1 of 4 jobs would be refused; nothing was submitted" in lines[1]
     assert not (scaling_home / "results.db").exists()  # no run stored
     client = SlurmClient(SubprocessRunner())  # and no job of it ever reached the scheduler
