@@ -24,7 +24,17 @@ from typing import Any
 
 
 class CancelToken(threading.Event):
-    """One run's stop request: set once, seen by every launch and job wait of that run."""
+    """One run's stop request: set once, seen by every launch and job wait of that run.
+
+    ``forced`` marks a second Ctrl-C: the next signal interrupts at once instead of stopping gracefully.
+    """
+
+    forced = False
+
+    def force(self) -> None:
+        """Set the token and ask for the hard way: the next signal runs the previous handler."""
+        self.forced = True
+        self.set()
 
 
 _HANDED: ContextVar[CancelToken | None] = ContextVar("scaling_matrix_handed_token", default=None)
@@ -49,17 +59,23 @@ def token_for_run() -> CancelToken:
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """Inside the block, SIGTERM and SIGINT set ``stop`` (a graceful cancel) instead of killing at once.
 
-    The run then ends within seconds: watchers return, jobs are ``scancel``ed, cells stored. A
-    second signal runs the previous handler (Ctrl-C twice interrupts at once). The previous
+    The run then ends within seconds: watchers return, jobs are ``scancel``ed, cells stored. Ctrl-C
+    twice (a SIGINT after an earlier signal, any signal after a SIGINT, or a token ``forced`` by the
+    CLI's second Ctrl-C) runs the previous handler: it interrupts at once. SIGTERMs alone never do:
+    a runner may deliver its SIGTERM after the run already saw the cancel through the API, or twice
+    (duplicate cancel events), and a batch system escalates to SIGKILL on its own. The previous
     handlers are restored on exit. Outside the main thread this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    seen: list[int] = []
 
     def handler(sig: int, frame: Any) -> None:
-        if not stop.is_set():
+        hard = getattr(stop, "forced", False) or (bool(seen) and (sig == signal.SIGINT or signal.SIGINT in seen))
+        seen.append(sig)
+        if not hard:
             stop.set()
             return
         before = previous[signal.Signals(sig)]
@@ -77,7 +93,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def ctrl_c_sets(stop: threading.Event) -> None:
+def ctrl_c_sets(stop: CancelToken) -> None:
     """Make Ctrl-C set ``stop`` without reaching this process's helper processes; call it first thing.
 
     A terminal's Ctrl-C sends SIGINT to the whole foreground process group, which includes the
@@ -95,6 +111,7 @@ def ctrl_c_sets(stop: threading.Event) -> None:
         while True:
             signal.sigwait({signal.SIGINT})
             if stop.is_set():  # second Ctrl-C: the hard way (SIGTERM reaches the main thread)
+                stop.force()
                 os.kill(os.getpid(), signal.SIGTERM)
             stop.set()
 
