@@ -130,11 +130,9 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
             "--preflight/--no-preflight", help="sbatch --test-only every job before submitting any "
             "(default: the profile's slurm.preflight)")] = None) -> None:
     """Run a matrix through the scaling-matrix Prefect flow, then print the scaling tables."""
-    from scaling_matrix.stop import CancelToken, ctrl_c_sets, hand_over
+    from scaling_matrix.stop import CancelToken, block_ctrl_c, ctrl_c_sets, hand_over, unblock_ctrl_c
 
-    token = CancelToken()  # this run's stop request: Ctrl-C sets it, the flow run below takes it
-    if not dry_run:  # first thing: before any thread exists (numpy's start at import) SIGINT is blocked
-        ctrl_c_sets(token)
+    mask = None if dry_run else block_ctrl_c()  # first thing: before any thread exists (numpy starts one)
     from scaling_matrix.runs import new_run_id
 
     run_id = resume or new_run_id()
@@ -142,7 +140,11 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
         if _checked_run_input(matrix, profile, variant, repeats, resume, run_id, dry_run, preflight):
             preflight = False  # done here, before the flow (and its log) starts
     except ScalingError as exc:
+        unblock_ctrl_c(mask)  # no run follows: Ctrl-C is this process's again
         raise _fail(exc) from exc
+    token = CancelToken()  # this run's stop request: Ctrl-C sets it, the flow run below takes it
+    if not dry_run:
+        ctrl_c_sets(token)  # Ctrl-C then cancels gracefully
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.matrix import scaling_matrix

@@ -93,6 +93,21 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def block_ctrl_c() -> set[int] | None:
+    """Block SIGINT in this (main) thread and every thread started from now on; return the previous
+    mask to restore when no run follows (None outside the main thread). Call it first thing: a thread
+    started earlier (numpy starts one at import) would take Ctrl-C for the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def unblock_ctrl_c(previous: set[int] | None) -> None:
+    """Restore the signal mask :func:`block_ctrl_c` returned (no run was started after all)."""
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def ctrl_c_sets(stop: CancelToken) -> None:
     """Make Ctrl-C set ``stop`` without reaching this process's helper processes; call it first thing.
 
@@ -118,4 +133,5 @@ def ctrl_c_sets(stop: CancelToken) -> None:
     threading.Thread(target=wait_for_ctrl_c, name="ctrl-c", daemon=True).start()
 
 
-__all__ = ["CancelToken", "ctrl_c_sets", "hand_over", "stop_on_signals", "token_for_run"]
+__all__ = ["CancelToken", "block_ctrl_c", "ctrl_c_sets", "hand_over", "stop_on_signals", "token_for_run",
+           "unblock_ctrl_c"]
