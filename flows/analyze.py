@@ -44,9 +44,8 @@ class Analysis:
 
 
 @task(name="load-history", cache_policy=NO_CACHE)
-def load_history(store_url: str, run_id: str, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def load_history(store: ResultsStore, run_id: str, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return the completed history of ``cells``' series up to ``run_id`` (scaling columns added)."""
-    store = ResultsStore(store_url)
     run = store.run(run_id)
     if run is None or not cells:
         return []
@@ -74,16 +73,16 @@ def analyze(run_id: str, matrix: str, store_url: SecretStr | None = None,
             parameters are shown in the Prefect UI and a PostgreSQL URL carries a password.
         metrics: metrics the detector watches (default ``history.DEFAULT_METRICS``).
     """
-    url = store_url.get_secret_value() if store_url else resolve_results_url()
-    cells = ResultsStore(url).cells(run_id)
+    store = ResultsStore(store_url.get_secret_value() if store_url else resolve_results_url())
+    cells = store.cells(run_id)
     payloads = publish_artifacts(run_id, matrix, cells)
     rows = report_rows(cells)
-    history = load_history(url, run_id, cells)
+    history = load_history(store, run_id, cells)
     alerts = find_regressions(history, run_id, list(metrics or DEFAULT_METRICS))
     plots = render_plots(rows, history, alerts, run_dir(run_id) / "report")
     payloads.append(publish_plots(run_id, matrix, plots_markdown(plots, run_id, matrix)))
     result = Analysis(run_id, rows, alerts, [], [p.path for p in plots if p.path], payloads=payloads,
-                      result_file=write_result_document(run_id, url))
+                      result_file=write_result_document(run_id, store))
     if alerts:
         payloads.append(publish_regressions(run_id, matrix, alerts))
         result.regressions_key = payloads[-1].key

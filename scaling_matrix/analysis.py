@@ -13,7 +13,7 @@ from scaling_matrix.efficiency import efficiency  # default FLOP convention (sca
 from scaling_matrix.metrics import steady_metrics
 from scaling_matrix.parsing.memory import MemorySummary
 from scaling_matrix.parsing.progress import ParsedLog
-from scaling_matrix.records import CellMetrics
+from scaling_matrix.records import CellMetrics, CellStatus
 
 #: Column names of the workshop's four scaling tables (reference/workshop.md §8); ``{b}`` is the
 #: table's baseline GPU count ("vs 1 GPU", "vs 2 GPU", "vs 4 GPU" in the workshop's tables).
@@ -93,12 +93,12 @@ def add_scaling(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["_step"] = df["steady_median_step_time_s"].fillna(df["median_step_time_s"])
     for _, idx in df.groupby(GROUP_KEYS, dropna=False).groups.items():
         group = df.loc[idx]
-        done = group[group["status"] == "completed"]
+        done = group[group["status"] == CellStatus.COMPLETED]
         if done.empty:
             continue
         base = done.loc[done["gpus"].idxmin()]
         df.loc[idx, "baseline_gpus"] = int(base["gpus"])
-        ok = df.loc[idx, "status"] == "completed"
+        ok = df.loc[idx, "status"] == CellStatus.COMPLETED
         sel = ok[ok].index
         df.loc[sel, "time_scaling"] = base["wall_clock_s"] / df.loc[sel, "wall_clock_s"]
         df.loc[sel, "mem_scaling"] = base["peak_mem_mib"] / df.loc[sel, "peak_mem_mib"]
@@ -118,13 +118,14 @@ def workshop_columns(baseline_gpus: int) -> list[str]:
 def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
     """Return the completed cells of one (model, track) group in the workshop's columns (+ TP/EP/SP
     for model parallel); scaling headers name the group's baseline ("vs 1 GPU")."""
-    group = group[group["status"] == "completed"]
+    group = group[group["status"] == CellStatus.COMPLETED]
     b = int(group["baseline_gpus"].dropna().iloc[0]) if group["baseline_gpus"].notna().any() else 1
     layout = {}
     if (group["track"] == "model_parallel").any():
         layout = {"TP": group["tp"], "EP": group["ep"], "SP": group["sp"].map(lambda v: "on" if v else "off")}
     out = pd.DataFrame({
         "GPUs": group["gpus"],
+        **layout_columns(group),
         **layout,
         "Batch per GPU": group["batch_per_gpu"],
         "Total job time (HH:MM:SS)": group["wall_clock_s"].map(hhmmss),
@@ -144,6 +145,21 @@ def workshop_table(group: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def layout_columns(group: pd.DataFrame) -> dict[str, pd.Series]:
+    """Return the layout columns a table needs to tell its rows apart: nodes x GPUs, PP, CP, ETP and VP,
+    each only when some cell of ``group`` sets it (the workshop's own tables have none of them)."""
+    out: dict[str, pd.Series] = {}
+    nodes = group["nodes"] if "nodes" in group else pd.Series(1, index=group.index)
+    if (nodes.fillna(1) > 1).any():
+        out["Nodes x GPUs"] = [f"{int(n)}x{int(g) // int(n)}" for n, g in zip(nodes.fillna(1), group["gpus"],
+                                                                                 strict=True)]
+    for column, title, default in (("pp", "PP", 1), ("cp", "CP", 1), ("etp", "ETP", None), ("vp", "VP", None)):
+        values = group[column] if column in group else pd.Series(default, index=group.index)
+        if (values.notna() & (values != default)).any() if default is not None else values.notna().any():
+            out[title] = values.astype(object).where(values.notna(), "-")
+    return out
+
+
 def scaling_tables(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], pd.DataFrame]:
     """Return the workshop tables of completed cells keyed by (model, track, workload, device).
 
@@ -157,4 +173,4 @@ def scaling_tables(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], pd.D
     for col in ("model_tflops_per_gpu", "mfu"):
         df[col] = pd.to_numeric(pd.Series([e[col] for e in eff], index=df.index), errors="coerce").astype(float)
     return {tuple(str(k) for k in key): workshop_table(g)
-            for key, g in df.groupby(GROUP_KEYS, dropna=False, sort=True) if (g["status"] == "completed").any()}
+            for key, g in df.groupby(GROUP_KEYS, dropna=False, sort=True) if (g["status"] == CellStatus.COMPLETED).any()}

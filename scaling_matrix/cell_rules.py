@@ -37,7 +37,7 @@ def _layout_rules(c: CellSpec, m: ModelSpec) -> list[Rule]:
         fix = f"use tp in {ok}" if ok else f"use gpus: {_nearest_multiples(world, c.tp * c.pp * c.cp)}"
         out.append(("tp", f"TP·PP·CP ({c.tp}·{c.pp}·{c.cp}) must divide world size {world}", fix))
     if m.family == "moe":
-        etp = c.etp or c.tp
+        etp = c.layout.expert_tp
         if world % (etp * c.ep * c.pp):
             ok = [d for d in divisors(m.experts) if world % (etp * d * c.pp) == 0]
             out.append(("ep", f"ETP·EP·PP ({etp}·{c.ep}·{c.pp}) must divide world size {world}", f"use ep in {ok}"))

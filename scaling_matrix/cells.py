@@ -1,28 +1,32 @@
-"""From a planned cell to a launch plan, and from its outputs to a classified, measured result.
+"""From a planned cell to a launch plan and each attempt's job, and from how a job ended to a
+classified, measured result (the one place where an outcome is decided, for every backend).
 
 Pure: no processes, no files (reading outputs lives in ``adapters/outputs.py``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scaling_matrix.analysis import cell_metrics
+from scaling_matrix.backends.base import JobSpec, RunEnd
 from scaling_matrix.bridge_surface import argv_problems, import_problems, load_surface
 from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import RenderError
 from scaling_matrix.gpus import PRECISION, peak_tflops
+from scaling_matrix.layout import Layout
 from scaling_matrix.matrix import PlannedCell
-from scaling_matrix.outcome import Outcome, classify_local
+from scaling_matrix.outcome import FailureClass, Outcome, classify_local, classify_slurm
 from scaling_matrix.parsing.memory import MemoryLog, summarize
-from scaling_matrix.parsing.progress import parse_text
+from scaling_matrix.parsing.progress import ParsedLog, parse_text
 from scaling_matrix.paths import cell_dir, model_path, scaling_home
 from scaling_matrix.recipes import recipe_for
-from scaling_matrix.records import CellMetrics
+from scaling_matrix.records import CellMetrics, CellResult, CellStatus
 from scaling_matrix.render import megatron_bridge as bridge
 from scaling_matrix.render.nemo import FINETUNE_GRAMMARS, import_argv
-from scaling_matrix.render.sbatch import JobRequest
+from scaling_matrix.render.sbatch import JobRequest, render_sbatch
 from scaling_matrix.render.shell import CACHE_VARS, cache_env, shell_join
 from scaling_matrix.versions import Contract, check_profile_version
 from scaling_matrix.workload import bridge_root, interpreter, workload_prefix
@@ -120,18 +124,6 @@ def label_metrics(metrics: CellMetrics, plan: CellPlan) -> CellMetrics:
                    lora_targets=targets if cell.peft == "lora" else None)
 
 
-def evaluate(log_text: str, memory: MemoryLog, returncode: int | None, wall_clock_s: float | None,
-             cancelled: bool = False, plan: CellPlan | None = None) -> tuple[Outcome, CellMetrics]:
-    """Return the classified outcome and metrics of one finished local attempt."""
-    cell = plan.planned.cell if plan else None
-    parsed = parse_text(log_text, expected_max_steps=cell.max_steps if cell else None)
-    metrics = cell_metrics(parsed, summarize(memory), wall_clock_s, gpus=cell.gpus if cell else None,
-                           seq_length=effective_seq_length(plan) if plan else None,
-                           global_batch_size=cell.global_batch_size if cell else None)
-    outcome = classify_local(returncode, log_text, parsed.reached_last_step, cancelled, parsed=parsed)
-    return outcome, (label_metrics(metrics, plan) if plan else metrics)
-
-
 def plan_document(matrix: str, profile: ProfileSpec, cells: list[PlannedCell],
                   run_id: str = "RUN-ID") -> dict[str, object]:
     """Return what ``plan --json`` prints: every import and fine-tune argv of ``cells`` on ``profile``
@@ -148,3 +140,72 @@ def plan_document(matrix: str, profile: ProfileSpec, cells: list[PlannedCell],
         "cells": [{"key": pc.cell.key, "model": pc.model.name, "job_name": pc.cell.job_name,
                    "argv": plan_cell(run_id, pc, profile).argv} for pc in cells],
     }
+
+
+def attempt_dir(plan: CellPlan, attempt: int) -> Path:
+    """Return the folder of one attempt (the cell's folder for the first one)."""
+    return plan.cell_dir if attempt == 1 else plan.cell_dir / f"attempt-{attempt}"
+
+
+def comment_for(run_id: str, cell_id: str, attempt: int) -> str:
+    """Return the ``--comment`` naming attempt ``attempt`` of cell ``cell_id`` of ``run_id`` in the scheduler."""
+    slug = re.sub(r"[^a-z0-9]+", "-", cell_id.lower()).strip("-")  # CellSpec.slug of that key
+    return f"scaling-matrix:{run_id}:{slug}:{attempt}"
+
+
+def job_spec(plan: CellPlan, attempt: int = 1) -> JobSpec:
+    """Return the job of one attempt of ``plan``: argv, ranks, folder and, on SLURM, the rendered script.
+
+    Raises:
+        RenderError: the profile cannot express this job (raised at plan time: see ``planning``).
+    """
+    directory = attempt_dir(plan, attempt)
+    req = replace(job_request(plan), workdir=str(directory), memory_dir=str(directory / "memory"))
+    script = render_sbatch(req, plan.profile) if plan.profile.launcher == "slurm" else None
+    return JobSpec(req.job_name, plan.argv, plan.planned.cell.layout, directory, dict(plan.env), script,
+                   comment_for(plan.run_id, plan.planned.cell.key, attempt), plan.profile.cell_timeout_s)
+
+
+def import_spec(planned: PlannedCell, profile: ProfileSpec, argv: list[str], directory: Path) -> JobSpec:
+    """Return the one-rank job that imports ``planned``'s model, logging into ``directory``."""
+    env = cache_env(str(scaling_home() / "cache")) | dict(profile.env)
+    req = JobRequest(f"import-{planned.model.name}"[:64], 1, 1, 1 if profile.device == "gpu" else 0,
+                     str(directory), argv, env, None, [v for k, v in env.items() if k in CACHE_VARS])
+    script = render_sbatch(req, profile) if profile.launcher == "slurm" else None
+    return JobSpec(req.job_name, argv, Layout(1, 1), directory, env, script, timeout_s=profile.cell_timeout_s)
+
+
+def initial_result(plan: CellPlan, status: CellStatus = CellStatus.PENDING) -> CellResult:
+    """Return the stored row of a cell before it runs (or of one that never ran, with ``status``)."""
+    p = plan.profile
+    return CellResult(plan.run_id, plan.planned.cell, plan.planned.model, p.workload, p.device,
+                      p.cluster, status=status, cell_dir=str(plan.cell_dir), command=plan.command)
+
+
+def judge(plan: CellPlan, end: RunEnd, log_text: str) -> tuple[Outcome, ParsedLog]:
+    """Return the outcome of one ended attempt and the parsed log it was judged on."""
+    parsed = parse_text(log_text, expected_max_steps=plan.planned.cell.max_steps)
+    if end.error is not None:
+        klass = FailureClass.CANCELLED if end.cancelled else FailureClass.LAUNCH_FAILED
+        return Outcome(klass, end.error[:500]), parsed
+    if end.scheduler is not None or plan.profile.launcher == "slurm":
+        s = end.scheduler
+        return classify_slurm(s.state if s else None, s.exit_code if s else None, s.signal if s else None,
+                              log_text, parsed.reached_last_step, cancelled_by_us=end.cancelled,
+                              parsed=parsed), parsed
+    return classify_local(end.returncode, log_text, parsed.reached_last_step, end.cancelled, parsed=parsed), parsed
+
+
+def evaluate(plan: CellPlan, attempt: int, end: RunEnd, log_text: str, memory: MemoryLog) -> CellResult:
+    """Return the stored result of one ended attempt: outcome, status, metrics, scheduler facts."""
+    outcome, parsed = judge(plan, end, log_text)
+    cell = plan.planned.cell
+    metrics = cell_metrics(parsed, summarize(memory), end.wall_clock_s, gpus=cell.gpus,
+                           seq_length=effective_seq_length(plan), global_batch_size=cell.global_batch_size)
+    metrics = label_metrics(metrics, plan)  # sequence length, GPU type, precision: for efficiency/yardstick
+    status = (CellStatus.COMPLETED if outcome.ok else
+              CellStatus.CANCELLED if outcome.failure_class is FailureClass.CANCELLED else CellStatus.FAILED)
+    return replace(initial_result(plan, status), failure_class=outcome.failure_class.value,
+                   reason=outcome.reason, attempts=attempt, exit_code=end.returncode,
+                   job_id=end.scheduler.job_id if end.scheduler else None, started_at=end.started_at,
+                   finished_at=end.finished_at, cell_dir=str(attempt_dir(plan, attempt)), metrics=metrics)

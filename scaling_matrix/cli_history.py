@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scaling_matrix.cli_checks import say
+from scaling_matrix.layout import Layout
 
 if TYPE_CHECKING:
     from scaling_matrix.adapters.store import ResultsStore
@@ -74,7 +75,7 @@ def leaderboard_rows(rows: Iterable[Mapping[str, Any]], metric: str = "median_st
         for rank, r in enumerate(entries[:top or None], 1):
             out.append({"model": r["model"], "track": r["track"], "gpus": r["gpus"], "rank": rank,
                         metric: r[metric], "vs_best_pct": _pct(r[metric], leader), "user": r["user"],
-                        "cluster": r["cluster"], "layout": f"tp{r['tp']}-pp{r['pp']}-ep{r['ep']}",
+                        "cluster": r["cluster"], "layout": Layout.from_columns(r).slug(),
                         "workload": r["workload"], "device": r["device"], "run_id": r["run_id"],
                         "date": str(r.get("created_at", ""))[:16]})
     return out

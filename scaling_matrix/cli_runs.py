@@ -19,6 +19,7 @@ from scaling_matrix.cli_checks import say
 from scaling_matrix.errors import ScalingError
 from scaling_matrix.flops import ATTENTION, DEFAULT_CONVENTION, LORA, FlopConvention
 from scaling_matrix.yardstick import DEFAULT_THRESHOLD
+from scaling_matrix.records import CellStatus
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -195,7 +196,7 @@ def cancel(run_id: Annotated[str, typer.Argument(help="run id (see `scaling-matr
         raise typer.Exit(1) from exc
     store = _store()
     jobs = cancel_run(store, run_id, "cancelled with `scaling-matrix cancel`")
-    left = [c["cell_id"] for c in store.cells(run_id) if c["status"] == "cancelled"]
+    left = [c["cell_id"] for c in store.cells(run_id) if c["status"] == CellStatus.CANCELLED]
     say(console, f"run {run_id} {store.run(run_id)['status']}: "
         f"scancelled {', '.join(jobs) if jobs else 'no job'}; {len(left)} cell(s) stored cancelled")
 

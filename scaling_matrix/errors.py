@@ -4,7 +4,8 @@ Tree::
 
     ScalingError
     ├── ConfigError            bad user input (names the field and the fix)
-    │   └── PresetNotFoundError
+    │   ├── PresetNotFoundError
+    │   └── PreflightRejected  SLURM would refuse some cells (sbatch --test-only, its own words)
     ├── RenderError            a command cannot be rendered for this cell/profile
     ├── LaunchError            a launcher could not start a job or process
     │   └── SubmissionError    sbatch (or another scheduler call) failed
@@ -54,6 +55,10 @@ class ConfigError(ScalingError):
 
 class PresetNotFoundError(ConfigError):
     """A named matrix or profile preset does not exist."""
+
+
+class PreflightRejected(ConfigError):
+    """``sbatch --test-only`` refused one or more cells; nothing was submitted (one line per cell)."""
 
 
 class RenderError(ScalingError):

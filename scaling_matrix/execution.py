@@ -1,148 +1,160 @@
-"""Run one attempt of a cell or one model import on the local launcher, and record it.
+"""The execution core: one attempt of a cell on any backend, and what the attempts of a run share.
 
-I/O orchestration without Prefect: Prefect tasks in ``tasks/`` are thin wrappers over these.
+``run_attempt`` is the one attempt path for local and SLURM runs: job ledger -> submit (or
+re-attach) -> wait on the run's one watcher -> collect -> judge (``cells.evaluate``) -> store.
+I/O orchestration without Prefect: the tasks in ``tasks/`` are thin wrappers over it.
+
+Crash safety (SLURM): the attempt is written to the ledger (``attempts`` table) before ``sbatch``
+and updated with the job id right after it. A resumed run re-attaches to a ledger job that is
+still queued/running or already finished instead of submitting again; an attempt the ledger left
+``submitting`` (killed between the two writes) is found by the job's ``--comment``.
 """
 
 from __future__ import annotations
 
-import getpass
-import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
-from scaling_matrix.adapters.local import LocalLauncher, SlotPool
 from scaling_matrix.adapters.outputs import read_log_text, read_memory_dir
 from scaling_matrix.adapters.runner import SubprocessRunner
+from scaling_matrix.adapters.slurm import SlurmClient
 from scaling_matrix.adapters.store import ResultsStore
-from scaling_matrix.cells import CellPlan, evaluate
+from scaling_matrix.backends.base import Backend, Handle, JobSpec, RunEnd
+from scaling_matrix.backends.local import LocalBackend
+from scaling_matrix.backends.slurm import SlurmBackend, passthrough_env
+from scaling_matrix.backends.watcher import JobWatcher
+from scaling_matrix.cells import CellPlan, evaluate, initial_result, job_spec
 from scaling_matrix.config.models import ProfileSpec
-from scaling_matrix.errors import LaunchError
-from scaling_matrix.matrix import PlannedCell
-from scaling_matrix.ownership import check_import_target, claim_import_target
-from scaling_matrix.paths import model_path, model_path_field
-from scaling_matrix.records import CellResult
-from scaling_matrix.stop import CANCEL_ALL
+from scaling_matrix.errors import ScalingError
+from scaling_matrix.parsing.memory import MemoryLog
+from scaling_matrix.records import CellResult, CellStatus
+from scaling_matrix.stop import CancelToken
+
+#: Ledger statuses: written before sbatch, after its answer, and for local ranks while they run.
+SUBMITTING, SUBMITTED, RUNNING = "submitting", "submitted", "running"
 
 
+class RunCore:
+    """What every attempt and import of one run shares: the backend, ONE watcher, the store, the token."""
 
-def new_run_id() -> str:
-    """Return a fresh run id: UTC timestamp plus 6 random hex digits."""
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    def __init__(self, backend: Backend, watcher: JobWatcher, store: ResultsStore | None, cancel: CancelToken) -> None:
+        self.backend, self.watcher, self.store, self.cancel = backend, watcher, store, cancel
 
-
-def current_user() -> str:
-    """Return the OS user name (``unknown`` when it cannot be determined)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def git_revision(cwd: Path | None = None) -> str | None:
-    """Return the project's git revision (with ``-dirty`` when modified), or None."""
-    runner = SubprocessRunner()
-    res = runner.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=cwd, timeout_s=10)
-    if not res.ok:
-        return None
-    dirty = runner.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, timeout_s=10)
-    return res.stdout.strip() + ("-dirty" if dirty.ok and dirty.stdout.strip() else "")
+    def wait(self, handle: Handle) -> RunEnd:
+        """Return how ``handle`` ended; a cancel request (or, where the backend does not enforce it,
+        the job's time limit) stops the job first."""
+        limit = None if self.backend.enforces_timeout else handle.spec.timeout_s
+        state = self.watcher.wait(handle.id, cancel=self.cancel, timeout_s=limit)
+        if state is None:
+            self.backend.cancel([handle])
+        return self.backend.collect(handle, cancelled=state is None)
 
 
-def checkpoint_complete(path: Path) -> bool:
-    """Return True when ``path`` holds a complete imported checkpoint: NeMo 2 (context + weights) or
-    Megatron-Bridge (a tracker file, ``latest_train_state.pt`` or ``latest_checkpointed_iteration.txt``,
-    beside a non-empty ``iter_*`` folder: ``AutoBridge.import_ckpt``)."""
-    weights = path / "weights"
-    if (path / "context" / "io.json").is_file() and weights.is_dir() and any(weights.iterdir()):
-        return True
-    tracker = (path / "latest_train_state.pt").is_file() or (path / "latest_checkpointed_iteration.txt").is_file()
-    return tracker and any(d.is_dir() and any(d.iterdir()) for d in path.glob("iter_*"))
+def make_backend(profile: ProfileSpec) -> Backend:
+    """Return the backend ``profile`` runs on (SLURM polls at the profile's interval)."""
+    if profile.launcher == "slurm" and profile.slurm is not None:
+        return SlurmBackend(SlurmClient(SubprocessRunner()), profile.slurm.poll_interval_s,
+                            passthrough_env(profile.container.env_passthrough))
+    return LocalBackend(profile.capacity_gpus)
 
 
-def check_import_targets(cells: list[PlannedCell], profile: ProfileSpec) -> None:
-    """Raise ConfigError naming the first model whose import target is somebody else's data
-    (read-only: run before anything is submitted)."""
-    for pc in {pc.model.name: pc for pc in cells}.values():
-        target = model_path(pc.model, profile)
-        check_import_target(target, model_path_field(pc.model, profile), checkpoint_complete(target))
+@contextmanager
+def open_core(profile: ProfileSpec, store: ResultsStore | None, cancel: CancelToken,
+              backend: Backend | None = None) -> Iterator[RunCore]:
+    """Yield the run's core; its watcher thread polls all jobs while the block runs (``store``: None
+    for imports alone, which store nothing)."""
+    backend = backend or make_backend(profile)
+    with JobWatcher(backend.poll, backend.poll_interval_s) as watcher:
+        yield RunCore(backend, watcher, store, cancel)
 
 
-def prepare_import_target(planned: PlannedCell, profile: ProfileSpec) -> Path:
-    """Return the import target of ``planned``'s model after checking it may be written and, unless it
-    is a complete checkpoint (reused as is), marking it as ours before the importer replaces it."""
-    target = model_path(planned.model, profile)
-    complete = checkpoint_complete(target)
-    check_import_target(target, model_path_field(planned.model, profile), complete)
-    if not complete:
-        claim_import_target(target)
-    return target
+def ledger_job(store: ResultsStore, plan: CellPlan, attempt: int, backend: Backend | None = None) -> str | None:
+    """Return the job id the ledger holds for this attempt if it may still be collected.
 
-
-def initial_result(plan: CellPlan, status: str = "pending") -> CellResult:
-    """Return the stored row of a cell before it runs."""
-    p = plan.profile
-    return CellResult(plan.run_id, plan.planned.cell, plan.planned.model, p.workload, p.device,
-                      p.cluster, status=status, cell_dir=str(plan.cell_dir), command=plan.command)
-
-
-def run_local_attempt(plan: CellPlan, slots: SlotPool, store: ResultsStore, attempt: int,
-                      launcher: LocalLauncher | None = None) -> CellResult:
-    """Return the stored result of one local attempt of ``plan`` (every attempt is recorded)."""
-    launcher = launcher or LocalLauncher()
+    An attempt left ``submitting`` (the orchestrator died between the ledger write and sbatch's
+    answer) is looked up by its comment through ``backend``; a job found is recorded and returned.
+    """
     key = plan.planned.cell.key
-    slots.acquire(plan.planned.cell.gpus, cancel=CANCEL_ALL)
+    row = next((r for r in store.attempt_rows(plan.run_id, key) if r.attempt == attempt), None)
+    if row is not None and row.job_id and row.status == SUBMITTED:
+        return row.job_id
+    if row is None or row.status != SUBMITTING or backend is None:
+        return None
+    job_id = backend.find(job_spec(plan, attempt).comment)
+    if job_id:
+        store.record_attempt(plan.run_id, key, attempt, status=SUBMITTED, job_id=job_id)
+    return job_id
+
+
+def _submit(core: RunCore, plan: CellPlan, attempt: int, spec: JobSpec) -> Handle:
+    """Return the handle of a fresh submission, recorded in the ledger around it."""
+    key, store = plan.planned.cell.key, core.store
+    store.record_attempt(plan.run_id, key, attempt, status=SUBMITTING if core.backend.reattaches else RUNNING)
+    handle = core.backend.submit(spec)
+    if handle.job_id:
+        store.record_attempt(plan.run_id, key, attempt, status=SUBMITTED, job_id=handle.job_id)
+    return handle
+
+
+def _handle(core: RunCore, plan: CellPlan, attempt: int, spec: JobSpec) -> Handle:
+    """Return the attempt's job: the ledger's (re-attached) or a new submission."""
+    known = ledger_job(core.store, plan, attempt, core.backend) if core.backend.reattaches else None
+    return core.backend.attach(known, spec) if known else _submit(core, plan, attempt, spec)
+
+
+def run_attempt(plan: CellPlan, attempt: int, core: RunCore) -> CellResult:
+    """Return the stored result of one attempt of ``plan`` on the run's backend (every attempt is recorded)."""
+    spec = job_spec(plan, attempt)
+    if core.cancel.is_set():  # a retry or a late start after the run was asked to stop: submit nothing
+        return _never_started(core, plan, attempt, spec, "the run was cancelled before this attempt started")
     try:
-        store.record_attempt(plan.run_id, key, attempt, status="running")
-        store.save_cell(replace(initial_result(plan, "running"), attempts=attempt,
-                                started_at=datetime.now(UTC)))
-        attempt_dir = plan.cell_dir if attempt == 1 else plan.cell_dir / f"attempt-{attempt}"
-        run = launcher.run(plan.argv, world=plan.planned.cell.gpus, cell_dir=attempt_dir,
-                           env=plan.env, timeout_s=plan.profile.cell_timeout_s, cancel=CANCEL_ALL)
-    except LaunchError as exc:
-        return _store_launch_failure(plan, store, attempt, str(exc))
-    finally:
-        slots.release(plan.planned.cell.gpus)
-    log_text = read_log_text(run.stdout_path, run.stderr_path)
-    outcome, metrics = evaluate(log_text, read_memory_dir(attempt_dir / "memory"), run.returncode,
-                                run.wall_clock_s, run.cancelled, plan)
-    status = "completed" if outcome.ok else ("cancelled" if run.cancelled else "failed")
-    result = replace(initial_result(plan, status), failure_class=outcome.failure_class.value,
-                     reason=outcome.reason, attempts=attempt, exit_code=run.returncode,
-                     started_at=run.started_at, finished_at=run.finished_at,
-                     cell_dir=str(attempt_dir), metrics=metrics)
-    store.record_attempt(plan.run_id, key, attempt, status=status, exit_code=run.returncode,
-                         failure_class=outcome.failure_class.value, reason=outcome.reason,
+        handle = _handle(core, plan, attempt, spec)
+    except ScalingError as exc:  # sbatch refused it: a result, never lost (transient words are retried)
+        return _never_started(core, plan, attempt, spec, str(exc))
+    core.store.save_cell(replace(initial_result(plan, CellStatus.RUNNING), attempts=attempt, job_id=handle.job_id,
+                                 started_at=datetime.now(UTC)))
+    end = core.wait(handle)
+    result = evaluate(plan, attempt, end, read_log_text(*end.log_paths), read_memory_dir(end.memory_dir))
+    return store_result(core.store, plan, attempt, replace(result, job_id=handle.job_id), end)
+
+
+def _never_started(core: RunCore, plan: CellPlan, attempt: int, spec: JobSpec, reason: str) -> CellResult:
+    end = RunEnd((), spec.workdir / "memory", None, cancelled=core.cancel.is_set(), error=reason)
+    return store_result(core.store, plan, attempt, evaluate(plan, attempt, end, "", MemoryLog()))
+
+
+def store_result(store: ResultsStore, plan: CellPlan, attempt: int, result: CellResult,
+                 end: RunEnd | None = None) -> CellResult:
+    """Store ``result`` in the cell row and the ledger (plus the scheduler's facts); return it."""
+    key = plan.planned.cell.key
+    store.record_attempt(plan.run_id, key, attempt, status=result.status.value, job_id=result.job_id,
+                         exit_code=result.exit_code, failure_class=result.failure_class, reason=result.reason,
                          finished_at=datetime.now(UTC))
     store.save_cell(result)
+    status = end.scheduler if end is not None else None
+    if status is not None:
+        store.set_provenance(plan.run_id, {"job_id": status.job_id, "nodelist": status.node_list,
+                                           "partition": status.partition, "queue_wait_s": status.queue_wait_s,
+                                           "elapsed_s": status.elapsed_s, "slurm_state": status.raw_state},
+                             cell_id=key)
     return result
 
 
-def _store_launch_failure(plan: CellPlan, store: ResultsStore, attempt: int, reason: str) -> CellResult:
-    status = "cancelled" if CANCEL_ALL.is_set() else "failed"
-    klass = "cancelled" if status == "cancelled" else "launch_failed"
-    result = replace(initial_result(plan, status), failure_class=klass, reason=reason, attempts=attempt,
-                     finished_at=datetime.now(UTC))
-    store.record_attempt(plan.run_id, plan.planned.cell.key, attempt, status=status,
-                         failure_class=klass, reason=reason, finished_at=datetime.now(UTC))
-    store.save_cell(result)
-    return result
+def store_crash(store: ResultsStore, plan: CellPlan, exc: BaseException) -> CellResult:
+    """Store a cell whose attempt raised unexpectedly as failed (class ``unknown``); return the row."""
+    failed = replace(initial_result(plan, CellStatus.FAILED), failure_class="unknown",
+                     reason=f"{type(exc).__name__}: {exc}"[:500], finished_at=datetime.now(UTC))
+    store.save_cell(failed)
+    return failed
 
 
-def import_model_local(planned: PlannedCell, profile: ProfileSpec, argv: list[str],
-                       target: Path, log_root: Path) -> str:
-    """Import one model with the local launcher unless already complete; return what happened.
+def store_not_run(store: ResultsStore, plan: CellPlan, status: CellStatus, failure_class: str, reason: str) -> None:
+    """Store a cell the run decided not to launch (import failed: failed; predicted OOM: skipped)."""
+    store.save_cell(replace(initial_result(plan, status), failure_class=failure_class, reason=reason,
+                            finished_at=datetime.now(UTC)))
 
-    Raises:
-        LaunchError: the import command failed (its log path is in the message).
-    """
-    if checkpoint_complete(target):
-        return "skipped"
-    log_dir = log_root / planned.model.name
-    run = LocalLauncher().run(argv, world=1, cell_dir=log_dir, env=profile.env,
-                              timeout_s=profile.cell_timeout_s, cancel=CANCEL_ALL)
-    if run.returncode != 0 or not checkpoint_complete(target):
-        tail = read_log_text(run.stderr_path)[-500:]
-        raise LaunchError(f"import of {planned.model.name} failed (exit {run.returncode}); "
-                          f"see {log_dir}: {tail}")
-    return "imported"
+
+__all__ = ["RunCore", "ledger_job", "make_backend", "open_core", "run_attempt", "store_crash", "store_not_run",
+           "store_result"]

@@ -12,6 +12,7 @@ from scaling_matrix.config.models import CellSpec, ProfileSpec
 from scaling_matrix.matrix import PlannedCell
 from scaling_matrix.memory_model import GIB, MemoryPrediction, calibration_factor, predict
 from scaling_matrix.recipes import recipe_for
+from scaling_matrix.records import CellStatus
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def calibrations_from_rows(rows: Iterable[Mapping[str, Any]], device: str) -> di
     """Return per-model factors (median measured/predicted) from stored completed cell rows."""
     pairs: dict[str, list[tuple[float, float]]] = {}
     for row in rows:
-        if row.get("status") != "completed" or row.get("device") != device or not row.get("peak_mem_mib"):
+        if row.get("status") != CellStatus.COMPLETED or row.get("device") != device or not row.get("peak_mem_mib"):
             continue
         try:
             cell = CellSpec.model_validate(row["config_json"])

@@ -1,7 +1,7 @@
 """Time series of cell metrics across runs, regression alerts with a provenance diff. Pure.
 
-A series is one cell's metric over runs, keyed by :class:`SeriesKey` (model, track, gpus, tp, pp,
-ep, sp, peft, workload, device, cluster), oldest first. :func:`detect_regressions` judges one
+A series is one cell's metric over runs, keyed by :class:`SeriesKey` (model, track, peft, the
+whole layout, workload, device, cluster), oldest first. :func:`detect_regressions` judges one
 run's point of every series with :mod:`scaling_matrix.detector` and attaches to each alert the
 "what changed" diff of provenance between the baseline run and the current one.
 """
@@ -18,6 +18,7 @@ from scaling_matrix.analysis import add_scaling
 from scaling_matrix.detector import (DEFAULT_CONFIG, DetectorConfig, Direction, PooledNoise, night_stats,
                                      pooled_noise, regression_rule)
 from scaling_matrix.errors import ScalingError
+from scaling_matrix.layout import Layout
 
 #: Which way is better for each metric the detector may watch.
 METRIC_DIRECTIONS: dict[str, Direction] = {
@@ -38,31 +39,35 @@ UNKNOWN = "unknown"
 
 
 class SeriesKey(NamedTuple):
-    """Identity of one time series: a cell's configuration on one cluster."""
+    """Identity of one time series: a cell's configuration (its whole :class:`Layout`) on one cluster."""
 
     model: str
     track: str
-    gpus: int
-    tp: int
-    pp: int
-    ep: int
-    sp: bool
     peft: str
+    layout: Layout
     workload: str
     device: str
     cluster: str
 
+    @property
+    def gpus(self) -> int:
+        """Return the series' world size (GPUs)."""
+        return self.layout.world
+
     def label(self) -> str:
         """Return a readable one-line name, e.g. ``llama/data_parallel/lora/g4/tp1-pp1-ep1 @ ibex``."""
-        sp = "-sp" if self.sp else ""
-        return (f"{self.model}/{self.track}/{self.peft}/g{self.gpus}/tp{self.tp}-pp{self.pp}-ep{self.ep}"
-                f"{sp} @ {self.cluster} ({self.workload}/{self.device})")
+        return (f"{self.model}/{self.track}/{self.peft}/{self.layout.slug()} @ {self.cluster} "
+                f"({self.workload}/{self.device})")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the key as flat JSON-ready fields (layout columns included)."""
+        return {"model": self.model, "track": self.track, "peft": self.peft, **self.layout.columns(),
+                "workload": self.workload, "device": self.device, "cluster": self.cluster}
 
 
 def series_key(row: Mapping[str, Any]) -> SeriesKey:
     """Return the series key of one stored cell row."""
-    return SeriesKey(str(row["model"]), str(row["track"]), int(row["gpus"]), int(row["tp"]),
-                     int(row["pp"]), int(row["ep"]), bool(row["sp"]), str(row["peft"]),
+    return SeriesKey(str(row["model"]), str(row["track"]), str(row["peft"]), Layout.from_columns(row),
                      str(row["workload"]), str(row["device"]), str(row["cluster"]))
 
 
@@ -169,7 +174,7 @@ class Alert:
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (changes as a list of dicts with a 'changed' flag)."""
         out = asdict(self)
-        out["key"], out["series"] = self.key._asdict(), self.key.label()
+        out["key"], out["series"] = self.key.as_dict(), self.key.label()
         out["changes"] = [{**asdict(c), "changed": c.changed} for c in self.changes]
         return out
 

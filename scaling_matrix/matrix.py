@@ -104,7 +104,7 @@ def expand(matrix: MatrixSpec) -> list[PlannedCell]:
             continue
         if pc.cell.key in planned:
             found.append(Problem(f"matrix {matrix.name}: {where}", f"duplicate cell {pc.cell.key}",
-                                 "remove the duplicate or change gpus/tp/ep/peft"))
+                                 "remove the duplicate or change one of gpus, nodes, tp, pp, cp, ep, etp, vp, sp, peft"))
         planned[pc.cell.key] = pc
         for rep in range(2, matrix.repeats + 1):
             copy = pc.cell.model_copy(update={"repeat": rep})

@@ -88,7 +88,7 @@ class MemoryPrediction:
 def local_params(cell: CellSpec, recipe: Recipe) -> tuple[float, float]:
     """Return (all, trainable) parameters held by one GPU of ``cell``."""
     dense, expert = recipe.params()
-    held = dense / (cell.tp * cell.pp) + expert / (cell.ep * (cell.etp or cell.tp) * cell.pp)
+    held = dense / (cell.tp * cell.pp) + expert / (cell.ep * cell.layout.expert_tp * cell.pp)
     if cell.peft == "none":
         return held, held
     lora = recipe.lora_params(cell.lora_dim, tuple(cell.lora_targets) if cell.lora_targets else None)
@@ -106,7 +106,7 @@ def gpu_setup(cell: CellSpec, recipe: Recipe, distributed_optimizer: bool) -> tu
         recipe.lora_params(cell.lora_dim, tuple(cell.lora_targets) if cell.lora_targets else None))
     micro = max(1, cell.global_batch_size // (cell.micro_batch_size * max(cell.dp, 1)))
     setup = T.Setup(arch, seq=seq, mbs=cell.micro_batch_size, tp=cell.tp, pp=cell.pp, vpp=cell.vp or 1, cp=cell.cp,
-                    ep=cell.ep, etp=cell.etp, dp=cell.dp, sp=cell.sp, micro_batches=micro, trainable=trainable,
+                    ep=cell.ep, etp=cell.layout.expert_tp, dp=cell.dp, sp=cell.sp, micro_batches=micro, trainable=trainable,
                     distributed_optimizer=distributed_optimizer and cell.peft == "none",
                     fused_ce=not recipe.name.startswith(UNFUSED_CE), rank="first")
     return setup, q

@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from scaling_matrix.history import Alert, Point, SeriesKey, build_series
+from scaling_matrix.records import CellStatus
 
 GroupKey = tuple[str, str, str, str]  # model, track, workload, device
 TREND_METRIC = "median_step_time_s"
@@ -48,7 +49,7 @@ def _png(fig: Figure) -> bytes:
 
 
 def _done(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return sorted((r for r in rows if r.get("status") == "completed"), key=lambda r: (r["gpus"], r["tp"]))
+    return sorted((r for r in rows if r.get("status") == CellStatus.COMPLETED), key=lambda r: (r["gpus"], r["tp"]))
 
 
 def _gpu_axis(ax: Axes, gpus: Sequence[int]) -> None:
@@ -107,7 +108,7 @@ def draw_trend(ax: Axes, series: Mapping[SeriesKey, Sequence[Point]], alerts: Se
     for key, points in sorted(series.items()):
         med = statistics.median(p.value for p in points) or 1.0
         rel = [100 * (p.value / med - 1) for p in points]
-        label = f"g{key.gpus} tp{key.tp} pp{key.pp} ep{key.ep}" + (" sp" if key.sp else "")
+        label = key.layout.label()
         dates = [p.at for p in points]
         ax.plot(dates, rel, "o-", ms=3, label=f"{label} (median {med:.3g} s)")  # type: ignore[arg-type]
         bad = [(p.at, r) for p, r in zip(points, rel, strict=True) if (key, p.run_id) in flagged]

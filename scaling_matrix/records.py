@@ -2,11 +2,80 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from scaling_matrix.config.models import CellSpec, ModelSpec, ProfileSpec
+
+
+class CellStatus(StrEnum):
+    """Status of one cell of one run, as stored (a ``str``: rows and reports read it as text)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def final(self) -> bool:
+        """Return True when the cell will produce no more results in this run."""
+        return self not in (CellStatus.PENDING, CellStatus.RUNNING)
+
+    @property
+    def ok(self) -> bool:
+        """Return True for the statuses that do not fail a run (completed, skipped)."""
+        return self in (CellStatus.COMPLETED, CellStatus.SKIPPED)
+
+
+class RunStatus(StrEnum):
+    """Status of one run, as stored; ``running`` until it ends."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True)
+class StoredCell:
+    """A cell row as the run logic reads it back from the store (typed; reports use flat rows)."""
+
+    cell_id: str
+    status: CellStatus
+    failure_class: str | None = None
+    reason: str = ""
+    attempts: int = 0
+    job_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredCell:
+        """Return the typed view of one stored cell row."""
+        return cls(str(row["cell_id"]), CellStatus(row["status"]), row.get("failure_class"),
+                   str(row.get("reason") or ""), int(row.get("attempts") or 0),
+                   None if row.get("job_id") is None else str(row["job_id"]))
+
+
+@dataclass(frozen=True)
+class StoredAttempt:
+    """One job-ledger row: an attempt of a cell, its job id (SLURM) and status."""
+
+    cell_id: str
+    attempt: int
+    status: str
+    job_id: str | None = None
+    failure_class: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredAttempt:
+        """Return the typed view of one attempt row."""
+        return cls(str(row["cell_id"]), int(row["attempt"]), str(row["status"]),
+                   None if row.get("job_id") is None else str(row["job_id"]), row.get("failure_class"))
 
 
 @dataclass
@@ -72,7 +141,7 @@ class CellResult:
     workload: str
     device: str
     cluster: str
-    status: str = "pending"  # pending|running|completed|failed|cancelled|skipped
+    status: CellStatus = CellStatus.PENDING
     failure_class: str | None = None
     reason: str = ""
     attempts: int = 0
@@ -84,14 +153,16 @@ class CellResult:
     command: str | None = None
     metrics: CellMetrics = field(default_factory=CellMetrics)
 
+    def __post_init__(self) -> None:
+        self.status = CellStatus(self.status)  # rows written as text ("completed") are typed here
+
     def flat(self) -> dict[str, Any]:
         """Return a flat dict of config, status, labels and metrics (one report row)."""
         c = self.cell
         row: dict[str, Any] = {
-            "run_id": self.run_id, "cell_id": c.key, "model": c.model, "track": c.track,
-            "gpus": c.gpus, "nodes": c.nodes, "tp": c.tp, "pp": c.pp, "cp": c.cp, "ep": c.ep,
-            "sp": c.sp, "peft": c.peft, "dp": c.dp, "global_batch_size": c.global_batch_size,
-            "micro_batch_size": c.micro_batch_size, "status": self.status,
+            "run_id": self.run_id, "cell_id": c.key, "model": c.model, "track": c.track, **c.layout.columns(),
+            "peft": c.peft, "global_batch_size": c.global_batch_size,
+            "micro_batch_size": c.micro_batch_size, "status": str(self.status),
             "failure_class": self.failure_class, "reason": self.reason, "attempts": self.attempts,
             "exit_code": self.exit_code, "job_id": self.job_id, "workload": self.workload,
             "device": self.device, "cluster": self.cluster,

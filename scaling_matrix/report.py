@@ -15,10 +15,12 @@ from scaling_matrix.analysis import add_scaling, scaling_tables
 from scaling_matrix.efficiency import efficiency, yardstick_rows, yardstick_table
 from scaling_matrix.flops import DEFAULT_CONVENTION, FlopConvention
 from scaling_matrix.yardstick import DEFAULT_THRESHOLD
+from scaling_matrix.records import CellStatus
 
 #: Columns of the JSON/CSV report, in order.
 REPORT_COLUMNS = [
-    "run_id", "cell_id", "model", "track", "gpus", "nodes", "tp", "pp", "cp", "ep", "sp", "dp",
+    "run_id", "cell_id", "model", "track", "gpus", "nodes", "devices_per_node", "tp", "pp", "cp", "ep", "etp",
+    "vp", "sp", "dp",
     "peft", "global_batch_size", "batch_per_gpu", "status", "failure_class", "reason", "attempts",
     "step_time_s", "median_step_time_s", "mean_step_time_s", "wall_clock_s", "first_loss",
     "final_loss", "last_val_loss", "peak_mem_mib", "avg_mem_mib", "mode_mem_mib", "all_peak_mem_mib",
@@ -105,7 +107,7 @@ def progress(cell: dict[str, Any]) -> str:
 def incomplete_cells(cells: Iterable[dict[str, Any]]) -> list[str]:
     """Return one line per cell that did not complete (status, class, progress, reason)."""
     return [f"{c['status']}: {c['cell_id']} ({c.get('failure_class') or '–'}, {progress(c)}) "
-            f"{(c.get('reason') or '')[:200]}".rstrip() for c in cells if c.get("status") != "completed"]
+            f"{(c.get('reason') or '')[:200]}".rstrip() for c in cells if c.get("status") != CellStatus.COMPLETED]
 
 
 def render_markdown(cells: Iterable[dict[str, Any]], run_id: str | None = None) -> str:
@@ -118,7 +120,7 @@ def render_markdown(cells: Iterable[dict[str, Any]], run_id: str | None = None) 
     lines = [f"# Scaling results{f' — run {run_id}' if run_id else ''}", ""]
     for key, table in scaling_tables(cells).items():
         lines += [f"## {table_title(key)}", "", markdown_table(table), ""]
-    failed = [c for c in cells if c.get("status") != "completed"]
+    failed = [c for c in cells if c.get("status") != CellStatus.COMPLETED]
     if failed:
         lines += ["## Cells that did not complete (not in the tables or ratios)", "",
                   "| cell | status | class | progress | reason |", "|---|---|---|---|---|"]

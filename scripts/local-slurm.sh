@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Single-node SLURM test cluster (Debian 12, slurm-wlm 22.05) with 8 fake GPUs and the host's
+# SLURM test cluster on one host (Debian 12, slurm-wlm 22.05) with 8 fake GPUs and the host's
 # real CPUs (nproc) and memory; cores are never shared between jobs (CR_Core, OverSubscribe=NO).
+#
+# Two nodes on one machine (Debian's slurmd is built with multiple-slurmd support: `slurmd -N`),
+# so multi-node cells (--nodes=2) really run: node <host> and node <host>-2, each slurmd on its
+# own port. Both advertise the host's cores and 8 fake GPUs, and the partition's QOS caps what the
+# whole cluster allocates at once at the host's real count (GrpTRES=cpu=nproc,gres/gpu=8; a job
+# asking for more is refused at submission, DenyOnLimit): at no moment are more cores or GPUs
+# handed out than the machine has. <host> has the lower Weight, so a single-node job that the
+# QOS lets start always fits there and never lands on <host>-2. The QOS needs accounting
+# (slurmdbd): without it the cluster is the single node <host>, as before.
 #
 #   scripts/local-slurm.sh up      install (once), configure, start daemons, wait for the node
 #   scripts/local-slurm.sh down    stop the daemons this script starts (by pid file)
@@ -20,8 +29,10 @@ readonly STATE_DIR=/var/lib/local-slurm
 readonly CLUSTER=local
 readonly DB_NAME=slurm_acct_db
 readonly DB_USER=slurm
+readonly QOS=local-host  # the partition QOS holding the whole cluster to the host's real cores and GPUs
 HOST="$(hostname -s)"
 readonly HOST
+readonly HOST2="$HOST-2"  # the second slurmd on this host (multi-node cells)
 WAIT_S="${LOCAL_SLURM_WAIT_S:-60}"
 ACCOUNTING=1
 CHANGED_CTLD=0
@@ -102,13 +113,13 @@ SelectTypeParameters=CR_Core
 GresTypes=gpu
 ReturnToService=2
 SlurmctldPidFile=/run/slurmctld.pid
-SlurmdPidFile=/run/slurmd.pid
-SlurmdSpoolDir=/var/spool/slurmd
+SlurmdPidFile=/run/slurmd-%n.pid
+SlurmdSpoolDir=/var/spool/slurmd/%n
 StateSaveLocation=/var/spool/slurmctld
 SlurmUser=root
 SlurmdUser=root
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
-SlurmdLogFile=$LOG_DIR/slurmd.log
+SlurmdLogFile=$LOG_DIR/slurmd-%n.log
 JobCompType=jobcomp/filetxt
 JobCompLoc=$LOG_DIR/jobcomp.log
 JobAcctGatherType=jobacct_gather/linux
@@ -118,24 +129,41 @@ SlurmdParameters=config_overrides
 EOF
   if [[ $ACCOUNTING == 1 ]]; then
     printf '%s\n' AccountingStorageType=accounting_storage/slurmdbd AccountingStorageHost=localhost \
-      AccountingStorageTRES=gres/gpu AccountingStoreFlags=job_comment  # resume finds jobs by --comment
+      AccountingStorageTRES=gres/gpu AccountingStoreFlags=job_comment \
+      AccountingStorageEnforce=limits  # resume finds jobs by --comment; the partition QOS is enforced
   fi
   # The machine's real cores and memory: with CR_Core and no oversubscription, a job that would
   # share a core with another waits, so cells never distort each other's scaling numbers.
-  echo "NodeName=$HOST CPUs=$(nproc) RealMemory=$(real_memory_mb) Gres=gpu:8 State=UNKNOWN"
-  echo "PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
+  local node
+  for node in $(node_names); do
+    echo "NodeName=$node NodeHostname=$HOST Port=$(node_port "$node") CPUs=$(nproc) RealMemory=$(real_memory_mb)" \
+      "Gres=gpu:8 Weight=$(node_weight "$node") State=UNKNOWN"
+  done
+  local qos=""
+  [[ $ACCOUNTING == 1 ]] && qos=" QOS=$QOS"
+  echo "PartitionName=gpu Nodes=$(node_names | paste -sd,) Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO$qos"
 }
+
+node_names() {  # the second node only where the QOS can hold both to the host's real resources
+  echo "$HOST"
+  if [[ $ACCOUNTING == 1 ]]; then echo "$HOST2"; fi
+}
+node_port() { if [[ $1 == "$HOST2" ]]; then echo 6828; else echo 6818; fi; }  # 6819 is slurmdbd's
+node_weight() { if [[ $1 == "$HOST2" ]]; then echo 10; else echo 1; fi; }
+gpu_files() { if [[ $1 == "$HOST2" ]]; then echo "$GPU_DIR/fakegpu[8-15]"; else echo "$GPU_DIR/fakegpu[0-7]"; fi; }
 
 write_configs() {
   mkdir -p "$CONF_DIR"
   if render_slurm_conf | write_if_changed "$CONF_DIR/slurm.conf" 644; then CHANGED_CTLD=1; fi
-  if printf 'AutoDetect=off\nNodeName=%s Name=gpu File=%s/fakegpu[0-7]\n' "$HOST" "$GPU_DIR" \
+  local node
+  if { echo "AutoDetect=off"; for node in $(node_names); do echo "NodeName=$node Name=gpu File=$(gpu_files "$node")"; done; } \
       | write_if_changed "$CONF_DIR/gres.conf" 644; then CHANGED_CTLD=1; fi
 }
 
 prepare_dirs() {
-  mkdir -p /var/spool/slurmctld /var/spool/slurmd "$LOG_DIR" "$GPU_DIR" /run/munge "$STATE_DIR"
-  touch "$GPU_DIR"/fakegpu{0..7}
+  mkdir -p /var/spool/slurmctld /var/spool/slurmd/"$HOST" /var/spool/slurmd/"$HOST2" "$LOG_DIR" "$GPU_DIR" \
+    /run/munge "$STATE_DIR"
+  touch "$GPU_DIR"/fakegpu{0..15}
   chown munge:munge /run/munge 2>/dev/null || true
 }
 
@@ -199,6 +227,8 @@ register_accounting() {
   sacctmgr_has account bench || sacctmgr -i add account bench >/dev/null
   sacctmgr -n -P list user root format=user,defaultaccount 2>/dev/null | grep -q '^root|bench$' \
     || sacctmgr -i add user root account=bench defaultaccount=bench >/dev/null
+  sacctmgr_has qos "$QOS" || sacctmgr -i add qos "$QOS" >/dev/null
+  sacctmgr -i modify qos "$QOS" set GrpTRES="cpu=$(nproc),gres/gpu=8" Flags=DenyOnLimit >/dev/null
 }
 
 # start_accounting -> 0 when slurmdbd is up and the cluster is registered.
@@ -224,45 +254,56 @@ stop_pidfile() {  # stop_pidfile PIDFILE NAME: SIGTERM the recorded pid and wait
   rm -f "$pidfile"
 }
 
+stop_slurmds() {  # every slurmd this script may have started (one pid file per node; the single-node one)
+  local node
+  for node in "$HOST" "$HOST2"; do stop_pidfile "/run/slurmd-$node.pid" "slurmd $node"; done
+  stop_pidfile /run/slurmd.pid slurmd
+}
+
 start_slurm() {
   if [[ $CHANGED_CTLD == 1 ]]; then
-    stop_pidfile /run/slurmd.pid slurmd
+    stop_slurmds
     stop_pidfile /run/slurmctld.pid slurmctld
   fi
   pid_alive /run/slurmctld.pid || slurmctld
   wait_for 30 scontrol ping || die "slurmctld not answering (see $LOG_DIR/slurmctld.log)"
-  pid_alive /run/slurmd.pid || slurmd
+  local node
+  for node in $(node_names); do pid_alive "/run/slurmd-$node.pid" || slurmd -N "$node"; done
 }
 
-node_state() { sinfo -h -N -n "$HOST" -o '%T' 2>/dev/null | head -n1; }
+node_state() { sinfo -h -N -n "${1:-$HOST}" -o '%T' 2>/dev/null | head -n1; }
 
 node_is_up() {
-  case "$(node_state)" in
+  case "$(node_state "${1:-$HOST}")" in
     idle | mixed | allocated | completing | mixed+* | idle+* | allocated+*) return 0 ;;
     *) return 1 ;;
   esac
 }
 
 wait_node_up() {
-  local end=$((SECONDS + WAIT_S)) state
-  while ! node_is_up; do
-    state="$(node_state)"
-    if [[ $state == *drain* || $state == down* || $state == *fail* ]]; then
-      log "node $HOST is '$state'; resuming it"
-      scontrol update NodeName="$HOST" State=RESUME >/dev/null 2>&1 || true
-    fi
-    (( SECONDS < end )) || die "node $HOST not up after ${WAIT_S}s (state '$state'; see $LOG_DIR/slurmd.log)"
-    sleep 1
+  local end=$((SECONDS + WAIT_S)) state node
+  for node in $(node_names); do
+    while ! node_is_up "$node"; do
+      state="$(node_state "$node")"
+      if [[ $state == *drain* || $state == down* || $state == *fail* ]]; then
+        log "node $node is '$state'; resuming it"
+        scontrol update NodeName="$node" State=RESUME >/dev/null 2>&1 || true
+      fi
+      (( SECONDS < end )) || die "node $node not up after ${WAIT_S}s (state '$state'; see $LOG_DIR/slurmd-$node.log)"
+      sleep 1
+    done
   done
 }
 
 accounting_works() { sacct -n -X -S now -o JobID >/dev/null 2>&1; }
 
 status_line() {
-  local acct=off gres
+  local acct=off gres nodes
   accounting_works && acct=on
   gres="$(sinfo -h -N -n "$HOST" -o '%G' 2>/dev/null | head -n1)"
-  printf 'local-slurm: node=%s state=%s gres=%s accounting=%s\n' "$HOST" "$(node_state || true)" "${gres:-?}" "$acct"
+  nodes="$(sinfo -h -N -o '%N' 2>/dev/null | sort -u | paste -sd,)"
+  printf 'local-slurm: node=%s state=%s gres=%s accounting=%s nodes=%s\n' "$HOST" "$(node_state || true)" \
+    "${gres:-?}" "$acct" "${nodes:-?}"
 }
 
 cmd_up() {
@@ -285,7 +326,7 @@ cmd_up() {
 
 cmd_down() {
   require_root down
-  stop_pidfile /run/slurmd.pid slurmd
+  stop_slurmds
   stop_pidfile /run/slurmctld.pid slurmctld
   stop_pidfile /run/slurmdbd.pid slurmdbd
   if mysqladmin ping >/dev/null 2>&1; then log "stopping MariaDB"; mysqladmin shutdown || true; fi

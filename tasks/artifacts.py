@@ -18,7 +18,10 @@ from prefect.cache_policies import NO_CACHE
 from scaling_matrix.analysis import scaling_tables
 from scaling_matrix.efficiency import yardstick_rows, yardstick_table
 from scaling_matrix.history import Alert, render_alerts_markdown
+from scaling_matrix.paths import run_dir
+from scaling_matrix.planning import RunPlan
 from scaling_matrix.report import render_markdown, table_title
+from scaling_matrix.runs import write_rendered
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,30 @@ def publish_regressions(run_id: str, matrix: str, alerts: list[Alert]) -> Artifa
                               f"{len(alerts)} regression(s) in run {run_id}")
     create_artifact(payload)
     return payload
+
+
+def rendered_markdown(index: dict[str, Any]) -> str:
+    """Return a markdown page of everything a run would submit: per cell its command and batch script."""
+    lines = [f"# Rendered jobs of run {index['run_id']} ({index['matrix']} on {index['profile']}, "
+             f"launcher {index['launcher']})", "", f"{len(index['cells'])} cells, {len(index['imports'])} imports; "
+             "files are in each job's folder.", ""]
+    for title, jobs in (("Imports", index["imports"]), ("Cells", index["cells"])):
+        lines += [f"## {title}", ""]
+        for name, job in jobs.items():
+            lines += [f"### `{name}`", "", f"folder `{job['folder']}`, {job['nodes']} node(s) x "
+                      f"{job['ranks_per_node']} rank(s)", "", "```bash", job["command"], "```", ""]
+            if "script" in job:
+                with open(job["script"], encoding="utf-8") as fh:
+                    lines += [f"`{job['script']}`:", "", "```bash", fh.read().rstrip("\n"), "```", ""]
+    return "\n".join(lines)
+
+
+@task(name="dry-run", cache_policy=NO_CACHE)
+def publish_dry_run(run: RunPlan) -> dict[str, Any]:
+    """Write every job of ``run`` into its run folder, publish them as ``rendered-<matrix>``, and
+    return the flow's dry-run answer (run id, cell count); nothing is stored or launched."""
+    index = write_rendered(run, run_dir(run.run_id))
+    payload = ArtifactPayload("markdown", artifact_key("rendered", index["matrix"]), rendered_markdown(index),
+                              f"Every batch script and command of run {index['run_id']} (dry run)")
+    create_artifact(payload)
+    return {"run_id": run.run_id, "dry_run": True, "cells": len(index["cells"])}

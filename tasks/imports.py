@@ -1,29 +1,34 @@
-"""Model import task (idempotent: skips checkpoints already imported)."""
+"""Model import task (idempotent: skips checkpoints already imported) and the fan-out over models."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from scaling_matrix.cells import plan_import
+from scaling_matrix.backends.base import JobSpec
 from scaling_matrix.config.models import ProfileSpec
-from scaling_matrix.adapters.runner import SubprocessRunner
-from scaling_matrix.adapters.slurm import SlurmClient
-from scaling_matrix.execution import CANCEL_ALL, import_model_local, prepare_import_target
-from scaling_matrix.execution_slurm import import_model_slurm
+from scaling_matrix.execution import RunCore
+from scaling_matrix.imports import import_model
 from scaling_matrix.matrix import PlannedCell
-from scaling_matrix.paths import scaling_home
+from scaling_matrix.planning import first_cell_per_model
 
 
 @task(name="import-model", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-def import_model(planned: PlannedCell, profile: ProfileSpec) -> str:
-    """Import ``planned``'s model for ``profile``; return 'imported' or 'skipped'."""
-    target: Path = prepare_import_target(planned, profile)  # never someone else's folder
-    argv = plan_import(planned, profile)
-    logs = scaling_home() / "import-logs"
-    if profile.launcher == "slurm":
-        client = SlurmClient(SubprocessRunner())
-        return import_model_slurm(planned, profile, argv, target, logs, client, CANCEL_ALL)
-    return import_model_local(planned, profile, argv, target, logs)
+def import_model_task(planned: PlannedCell, profile: ProfileSpec, spec: JobSpec, core: RunCore) -> str:
+    """Import ``planned``'s model with ``spec`` on the run's backend; return 'imported' or 'skipped'."""
+    return import_model(planned, profile, spec, core)
+
+
+def import_all(cells: list[PlannedCell], profile: ProfileSpec, specs: dict[str, JobSpec],
+               core: RunCore) -> dict[str, str]:
+    """Return {model: 'imported'|'skipped'|'failed: <reason>'}; one model failing spares the others."""
+    futures = {name: import_model_task.with_options(task_run_name=f"import-{name}").submit(pc, profile,
+                                                                                          specs[name], core)
+               for name, pc in first_cell_per_model(cells).items()}
+    outcome: dict[str, str] = {}
+    for name, fut in futures.items():
+        try:
+            outcome[name] = fut.result()
+        except Exception as exc:  # noqa: BLE001 - reported per model, its cells are stored failed
+            outcome[name] = f"failed: {exc}"
+    return outcome

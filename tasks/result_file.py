@@ -13,9 +13,8 @@ from scaling_matrix.result_doc import render_document, result_document
 
 
 @task(name="write-result-document", cache_policy=NO_CACHE)
-def write_result_document(run_id: str, store_url: str) -> Path:
+def write_result_document(run_id: str, store: ResultsStore) -> Path:
     """Write the result document of ``run_id`` (schema ``result-schema-1.json``) and return its path."""
-    store = ResultsStore(store_url)
     doc = result_document(store.run(run_id) or {"run_id": run_id}, store.cells(run_id))
     path = run_dir(run_id) / "report" / "result.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ PURE = ["config", "matrix.py", "render", "parsing", "analysis.py", "report.py", 
         "records.py", "cells.py", "slurm", "metrics.py", "recipes.py", "memory_model.py",
         "memory_terms.py", "memory_published.py", "squad.py",
         "feasibility.py", "history.py", "cell_rules.py", "safe_text.py", "versions.py",
-        "bridge_surface.py", "gpus.py", "flops.py", "efficiency.py", "yardstick.py", "workload.py"]
+        "bridge_surface.py", "gpus.py", "flops.py", "efficiency.py", "yardstick.py", "workload.py",
+        "layout.py", "planning.py", "backends/base.py"]
 FORBIDDEN = ("prefect", "sqlalchemy", "subprocess", "flows", "tasks", "blocks", "deployments")
 
 

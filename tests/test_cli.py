@@ -68,3 +68,27 @@ def test_bad_variant_or_repeats_override_is_rejected_naming_the_field(scaling_ho
     assert res.exit_code == 2 and "--repeats: must be a whole number from 1 to 10 (fix: use --repeats 1)" in res.output
     assert "{'repeats'" not in res.output and "got 0" not in res.output
     assert load_matrix("smoke", variant="corrected", repeats=2).repeats == 2  # valid overrides apply
+
+
+def test_plan_out_writes_every_job_and_refuses_a_foreign_folder(tmp_path: Path) -> None:
+    out = tmp_path / "jobs"
+    res = runner.invoke(app, ["plan", "--matrix", "workshop", "--profile", "ibex", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    index = json.loads((out / "rendered.json").read_text())
+    assert len(index["cells"]) == 12 and sorted(index["imports"]) == ["llama31_8b", "mixtral_8x7b"]
+    for key, job in index["cells"].items():
+        folder = Path(job["folder"])
+        script = (folder / "job.sbatch").read_text()
+        assert script.startswith("#!/bin/bash\n#SBATCH --job-name=") and "singularity exec --nv" in script
+        assert json.loads((folder / "argv.json").read_text())[:3] == ["nemo", "llm", "finetune"]
+        assert job["command"] in res.output
+        # the AutoModel recipe beside it, or why the contracted release refuses it (Mixtral EP in 0.7)
+        assert (folder / "automodel.yaml").is_file() != ("recipe_refused" in job), job
+        if "recipe_refused" in job:
+            assert "mixtral" in key and "ep" in job["recipe_refused"] and "automodel" in job["recipe_refused"]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    res = runner.invoke(app, ["plan", "--matrix", "workshop", "--out", str(foreign)])
+    assert res.exit_code == 2 and "--out" in res.output and (foreign / "notes.txt").read_text() == "keep me"
+    assert not (foreign / "rendered.json").exists()

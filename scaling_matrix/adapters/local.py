@@ -102,8 +102,14 @@ class LocalLauncher:
         self.failure_grace_s = failure_grace_s
 
     def run(self, argv: list[str], *, world: int, cell_dir: Path, env: Mapping[str, str] | None = None,
-            timeout_s: float = 3600, cancel: threading.Event | None = None) -> LocalRun:
-        """Run ``argv`` as ``world`` ranks in ``cell_dir`` and return when all have exited."""
+            timeout_s: float = 3600, cancel: threading.Event | None = None,
+            ranks_per_node: int | None = None) -> LocalRun:
+        """Run ``argv`` as ``world`` ranks in ``cell_dir`` and return when all have exited.
+
+        ``ranks_per_node`` (default: all on one node) numbers the ranks as a multi-node job would:
+        ``LOCAL_RANK = rank % ranks_per_node``, ``NODE_RANK = rank // ranks_per_node`` (every "node"
+        is this machine: the documented stand-in for a 2-node cell without a cluster).
+        """
         cell_dir.mkdir(parents=True, exist_ok=True)
         (cell_dir / "command.sh").write_text("#!/usr/bin/env bash\n" + shell_join(argv) + "\n")
         out_path, err_path = cell_dir / "stdout.log", cell_dir / "stderr.log"
@@ -111,7 +117,7 @@ class LocalLauncher:
         with open(out_path, "a", buffering=1) as out:
             out.write(f"{_BAR}\n Job started\n Start time : {started.strftime(_STAMP)}\n{_BAR}\n")
         t0 = time.monotonic()
-        procs = self._spawn(argv, world, cell_dir, env or {}, out_path, err_path)
+        procs = self._spawn(argv, world, ranks_per_node or world, cell_dir, env or {}, out_path, err_path)
         pidfile = write_pidfile(cell_dir, procs)
         try:
             rc, timed_out, cancelled = self._supervise(procs, t0 + timeout_s, cancel)
@@ -125,15 +131,17 @@ class LocalLauncher:
                       f" Total time : {s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}\n{_BAR}\n")
         return LocalRun(rc, started, finished, wall, out_path, err_path, timed_out, cancelled)
 
-    def _spawn(self, argv: list[str], world: int, cell_dir: Path, env: Mapping[str, str],
+    def _spawn(self, argv: list[str], world: int, per_node: int, cell_dir: Path, env: Mapping[str, str],
                out_path: Path, err_path: Path) -> list[subprocess.Popen[bytes]]:
-        base = {**os.environ, **env, "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1",
+        base = {**os.environ, **env, "WORLD_SIZE": str(world), "LOCAL_WORLD_SIZE": str(per_node),
+                "MASTER_ADDR": "127.0.0.1",
                 "MASTER_PORT": str(free_port()), "PYTHONUNBUFFERED": "1",
                 "SCALING_MEMORY_DIR": str(cell_dir / "memory")}
         procs: list[subprocess.Popen[bytes]] = []
         try:
             for rank in range(world):
-                rank_env = {**base, "RANK": str(rank), "LOCAL_RANK": str(rank)}
+                rank_env = {**base, "RANK": str(rank), "LOCAL_RANK": str(rank % per_node),
+                            "NODE_RANK": str(rank // per_node)}
                 with open(out_path, "ab") as out, open(err_path, "ab") as err:
                     procs.append(subprocess.Popen(argv, cwd=cell_dir, env=rank_env, stdout=out,
                                                   stderr=err, stdin=subprocess.DEVNULL,

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from scaling_matrix.records import RunStatus
+
 
 class Base(DeclarativeBase):
     """Declarative base of the results schema."""
@@ -29,7 +31,7 @@ class RunRow(Base):
     device: Mapped[str] = mapped_column(String(20))
     user: Mapped[str] = mapped_column(String(100))
     git_rev: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.RUNNING.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
@@ -92,6 +94,9 @@ class CellRow(Base):
     restarts: Mapped[int | None] = mapped_column(Integer)  # in-job restarts (0003_issue12_restarts)
     restart_time_lost_s: Mapped[float | None] = mapped_column(Float)
     restart_events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    devices_per_node: Mapped[int | None] = mapped_column(Integer)  # the layout (0004_issue14_layout)
+    etp: Mapped[int | None] = mapped_column(Integer)
+    vp: Mapped[int | None] = mapped_column(Integer)
 
 
 class AttemptRow(Base):

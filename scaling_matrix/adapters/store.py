@@ -28,7 +28,7 @@ from scaling_matrix.adapters.schema import AttemptRow, Base, CellRow, RunRow
 from scaling_matrix.config.secrets import redact
 from scaling_matrix.errors import StoreError
 from scaling_matrix.migrations import head_revision, upgrade_to_head
-from scaling_matrix.records import CellResult, RunInfo
+from scaling_matrix.records import CellResult, CellStatus, RunInfo, StoredAttempt, StoredCell
 
 #: Alembic revision the code expects; every open store is upgraded to it (or refuses to open).
 SCHEMA_VERSION = head_revision()
@@ -121,10 +121,10 @@ class ResultsStore:
         ``cancelled``, ``reason``); return their ids. Final cells are left as they are."""
         with self.session() as s, s.begin():
             rows = s.scalars(select(CellRow).where(CellRow.run_id == run_id,
-                                                   CellRow.status.in_(("pending", "running"))))
+                                                   CellRow.status.in_((CellStatus.PENDING.value, CellStatus.RUNNING.value))))
             changed = []
             for row in rows:
-                row.status, row.failure_class, row.finished_at = "cancelled", "cancelled", _now()
+                row.status, row.failure_class, row.finished_at = CellStatus.CANCELLED.value, "cancelled", _now()
                 row.reason = (f"{reason}; {row.reason}" if row.reason else reason)[:2000]
                 changed.append(row.cell_id)
             return changed
@@ -170,6 +170,14 @@ class ResultsStore:
             rows = s.scalars(select(CellRow).where(CellRow.run_id == run_id).order_by(CellRow.id))
             return [_as_dict(r) for r in rows]
 
+    def cell_states(self, run_id: str) -> list[StoredCell]:
+        """Return the cells of ``run_id`` as typed rows (status as :class:`CellStatus`), in plan order."""
+        return [StoredCell.from_row(c) for c in self.cells(run_id)]
+
+    def attempt_rows(self, run_id: str, cell_id: str | None = None) -> list[StoredAttempt]:
+        """Return the job ledger of ``run_id`` (optionally one cell) as typed rows, oldest first."""
+        return [StoredAttempt.from_row(a) for a in self.attempts(run_id, cell_id)]
+
     def run(self, run_id: str) -> dict[str, Any] | None:
         """Return the run row of ``run_id`` as a dict, or None."""
         with self.session() as s:
@@ -201,7 +209,7 @@ class ResultsStore:
             limit: keep only the newest ``limit`` rows (per query, before ordering oldest first).
         """
         q = (select(CellRow, RunRow).join(RunRow, CellRow.run_id == RunRow.run_id)
-             .where(CellRow.status == "completed"))
+             .where(CellRow.status == CellStatus.COMPLETED.value))
         if cell_ids is not None:
             q = q.where(CellRow.cell_id.in_(sorted(set(cell_ids))))
         if cluster is not None:

@@ -101,3 +101,34 @@ def load_profile(name_or_path: str) -> ProfileSpec:
     """Return the validated cluster profile ``name_or_path`` (a preset name or a YAML path)."""
     data, origin = _read_yaml("profiles", name_or_path)
     return parse_model(ProfileSpec, data, origin)
+
+
+def _json_int_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """Return ``data`` with ``slurm.constraint_by_gpus`` keys as numbers again: a JSON document (a
+    saved block) can only hold text keys, and ``"8"`` there is the 8 the profile was saved with."""
+    slurm = data.get("slurm")
+    table = slurm.get("constraint_by_gpus") if isinstance(slurm, dict) else None
+    if not isinstance(table, dict):
+        return data
+    fixed = {int(k) if isinstance(k, str) and k.isascii() and k.isdigit() and len(k) < 8 else k: v
+             for k, v in table.items()}
+    return {**data, "slurm": {**slurm, "constraint_by_gpus": fixed}}
+
+
+def profile_from_data(data: Any, origin: str) -> ProfileSpec:
+    """Return the profile in ``data`` (e.g. a block's), checked exactly as a profile file is: secrets
+    by shape and name first, then the strict types; ConfigError naming ``origin`` and the key path."""
+    if isinstance(data, ProfileSpec):
+        data = data.model_dump()
+    if not isinstance(data, dict):
+        raise ConfigError(origin, "is not a mapping of profile fields", "write name:, launcher:, workload: ...")
+    data = _json_int_keys(data)
+    secrets = [Problem(f"{origin}: {path}", what, SECRET_FIX) for path, what in find_secrets(data)]
+    try:
+        profile = parse_model(ProfileSpec, data, origin)
+    except ConfigError as exc:  # every problem at once; a secret's key is named once
+        flagged = {p.field for p in secrets}
+        raise ConfigError.of([*secrets, *(p for p in exc.problems if p.field not in flagged)]) from None
+    if secrets:
+        raise ConfigError.of(secrets)
+    return profile

@@ -13,6 +13,7 @@ from scaling_matrix.config.types import (
     MemSize, ModelKey, ModuleName, Note, SbatchArg, Source, TimeLimit, count, invalid, real, suggest, word,
 )
 from scaling_matrix.versions import VersionText
+from scaling_matrix.layout import Layout
 
 Track = Literal["data_parallel", "model_parallel"]
 Peft = Literal["lora", "none"]
@@ -99,22 +100,26 @@ class CellSpec(_Frozen):
         return self
 
     @property
+    def layout(self) -> Layout:
+        """Return the cell's parallel layout: its identity in keys, history, the store and launchers."""
+        return Layout(self.nodes, self.gpus // self.nodes, self.tp, self.pp, self.cp, self.ep, self.etp, self.vp,
+                      self.sp)
+
+    @property
     def devices(self) -> int:
         """GPUs per node (trainer.devices, = --ntasks-per-node = --gpus-per-node)."""
-        return self.gpus // self.nodes
+        return self.layout.devices
 
     @property
     def dp(self) -> int:
         """Data-parallel size: world / (TP x PP x CP) (EP does not reduce DP)."""
-        return max(1, self.gpus // (self.tp * self.pp * self.cp))
+        return self.layout.dp
 
     @property
     def key(self) -> str:
-        """Stable human-readable id, e.g. ``llama31_8b/data_parallel/lora/g4/tp1-pp1-ep1``."""
-        sp = "-sp" if self.sp else ""
+        """Stable human-readable id, e.g. ``llama31_8b/data_parallel/lora/g4/tp1-pp1-ep1`` (layout: ``Layout.slug``)."""
         rep = f"/r{self.repeat}" if self.repeat > 1 else ""
-        return (f"{self.model}/{self.track}/{self.peft}/g{self.gpus}"
-                f"/tp{self.tp}-pp{self.pp}-ep{self.ep}{sp}{rep}")
+        return f"{self.model}/{self.track}/{self.peft}/{self.layout.slug()}{rep}"
 
     @property
     def slug(self) -> str:
@@ -175,7 +180,13 @@ class SlurmSettings(_Frozen):
     mem: MemSize | None = None
     extra_sbatch_args: list[SbatchArg] = Field(default_factory=list, max_length=64)
     modules: list[ModuleName] = Field(default_factory=list, max_length=64)
-    poll_interval_s: real(3600.0, gt=0) = Field(10.0)
+    poll_interval_s: real(3600.0, gt=0) = Field(10.0, description="seconds between the run's status queries "
+                                                "(one sacct/squeue for every job of the run)")
+    max_jobs_in_flight: count(1, 1_000_000) | None = Field(
+        None, description="cells submitted and not yet finished at once; default: every cell as soon as it "
+        "is planned (the scheduler decides what runs)")
+    preflight: Flag = Field(False, description="always sbatch --test-only every job before submitting any "
+                            "(the run is refused, per cell in SLURM's words, if SLURM would refuse one)")
 
 
 class ContainerSettings(_Frozen):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from scaling_matrix.adapters.slurm_watch import JobWatcher
+from scaling_matrix.backends.watcher import JobWatcher
 from scaling_matrix.slurm.states import SlurmState
 from scaling_matrix.slurm.status import JobStatus
 

@@ -112,3 +112,24 @@ def test_report_table_is_readable_at_80_columns(scaling_home: Path) -> None:
     for label in ("Time scaling vs 1 GPU", "Peak memory scaling vs 1 GPU", "Total job time (HH:MM:SS)"):
         assert any(label in line for line in lines), (label, res.stdout)  # whole, not cut or wrapped
     assert any(line.startswith("cancelled: tiny_llama/data_parallel/lora/g2") for line in lines), res.stdout
+
+
+def test_sigterm_after_a_cancel_seen_elsewhere_or_twice_stays_graceful() -> None:
+    """A runner's SIGTERM may arrive after the flow saw the cancel through the API, or twice (duplicate
+    cancel events): the run must still end through its graceful path, not crash."""
+    from scaling_matrix.stop import CancelToken
+
+    stop, seen = CancelToken(), []
+    record = lambda sig, frame: seen.append(sig)  # noqa: E731
+    old = signal.signal(signal.SIGTERM, record)
+    try:
+        with stop_on_signals(stop):
+            stop.set()  # the API watch saw CANCELLING first
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert seen == []  # absorbed: graceful
+            stop.force()  # the CLI's second Ctrl-C
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert seen == [signal.SIGTERM]  # the hard way
+    finally:
+        signal.signal(signal.SIGTERM, old)

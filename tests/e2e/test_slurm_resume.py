@@ -81,7 +81,9 @@ def test_killed_between_ledger_write_and_sbatch_answer_reattaches_by_comment(tmp
     from scaling_matrix.adapters.slurm import SlurmClient
     from scaling_matrix.cells import plan_cell
     from scaling_matrix.config.loading import load_matrix, load_profile
-    from scaling_matrix.execution_slurm import job_comment, ledger_job, write_script
+    from scaling_matrix.backends.slurm import SlurmBackend
+    from scaling_matrix.cells import job_spec
+    from scaling_matrix.execution import ledger_job
     from scaling_matrix.matrix import plan_cells
     from scaling_matrix.paths import results_url
 
@@ -92,15 +94,16 @@ def test_killed_between_ledger_write_and_sbatch_answer_reattaches_by_comment(tmp
     prof = load_profile(write_profile(tmp_path, "slurm"))
     plan = plan_cell("crash-window", plan_cells(load_matrix(QUICK), prof)[0], prof)
     key, store, client = plan.planned.cell.key, ResultsStore(results_url()), SlurmClient(SubprocessRunner())
+    backend, spec = SlurmBackend(client), job_spec(plan, 1)
     # submit() up to the crash: ledger says 'submitting', sbatch accepts the job, its answer is lost
-    script = write_script(plan, 1)
+    script = backend.write_script(spec)
     store.record_attempt(plan.run_id, key, 1, status="submitting")
-    lost = client.submit(script, cwd=script.parent, extra_args=["--no-requeue", f"--comment={job_comment(plan, 1)}"])
+    lost = client.submit(script, cwd=spec.workdir, extra_args=["--no-requeue", f"--comment={spec.comment}"])
     try:
-        assert ledger_job(store, plan, 1, client) == lost  # found by its comment, not submitted again
+        assert ledger_job(store, plan, 1, backend) == lost  # found by its comment, not submitted again
         [row] = store.attempts(plan.run_id, key)
         assert (row["status"], str(row["job_id"])) == ("submitted", lost)
         assert ledger_job(store, plan, 1) == lost  # from now on straight from the ledger
-        assert ledger_job(store, plan, 2, client) is None  # no row for attempt 2: submit it
+        assert ledger_job(store, plan, 2, backend) is None  # no row for attempt 2: submit it
     finally:
         client.cancel([lost])

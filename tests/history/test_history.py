@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scaling_matrix.layout import Layout
 from scaling_matrix.history import (DEFAULT_METRICS, METRIC_DIRECTIONS, UNKNOWN, RegressionDetected,
                                     SeriesKey, build_series, detect_regressions, provenance_diff,
                                     render_alerts_markdown, series_key, with_scaling)
@@ -31,7 +32,7 @@ def nightly(nights: int, last: float, gpus: tuple[int, ...] = (1, 2, 4, 8), seed
 
 def test_series_key_and_label() -> None:
     key = series_key(row(0, 1.0, gpus=4))
-    assert key == SeriesKey("llama31_8b", "data_parallel", 4, 1, 1, 1, False, "lora", "nemo", "gpu", "ibex")
+    assert key == SeriesKey("llama31_8b", "data_parallel", "lora", Layout(1, 4), "nemo", "gpu", "ibex")
     assert key.label() == "llama31_8b/data_parallel/lora/g4/tp1-pp1-ep1 @ ibex (nemo/gpu)"
 
 

@@ -49,9 +49,17 @@ def test_flow_never_imports_over_a_user_folder(scaling_home: Path, tmp_path: Pat
 
 
 def test_block_values_are_checked_and_never_echoed() -> None:
-    block = SlurmCluster(cluster="lab", partition="gpu; touch /tmp/x", container_image="/img/nemo.sif",
-                         env={"DB": "postgresql://u:Pa55w0rd-block@h/db"})
+    """Flat (pre-profile) block fields and a block's profile are checked as a profile file is, when the
+    block is made or loaded, never later; the error names the field, never the value."""
     with pytest.raises(ConfigError) as err:
-        block.to_profile()
+        SlurmCluster(cluster="lab", partition="gpu; touch /tmp/x", container_image="/img/nemo.sif",
+                     env={"DB": "postgresql://u:Pa55w0rd-block@h/db"})
     text = str(err.value)
-    assert "slurm-cluster block lab: partition:" in text and "touch" not in text and "Pa55w0rd" not in text
+    assert "slurm-cluster block lab: slurm.partition:" in text and "touch" not in text and "Pa55w0rd" not in text
+    assert "slurm-cluster block lab: env.DB:" in text
+    with pytest.raises(ConfigError) as err:
+        SlurmCluster(profile={"name": "lab", "launcher": "slurm", "workload": "nemo", "device": "gpu",
+                              "capacity_gpus": 8, "slurm": {"account": "a$(id)"},
+                              "container": {"runtime": "singularity"}})
+    text = str(err.value)
+    assert "slurm.account:" in text and "container.image:" in text and "$(id)" not in text

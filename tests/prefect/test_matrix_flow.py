@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from prefect.artifacts import Artifact
 
 from flows.matrix import scaling_matrix
 from scaling_matrix.adapters.store import ResultsStore
+from scaling_matrix.config.loading import load_matrix
+from scaling_matrix.matrix import expand
 from scaling_matrix.paths import results_url
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -56,7 +59,28 @@ def test_failed_cell_is_stored_and_flow_fails(scaling_home: Path, tmp_path: Path
     assert ResultsStore(results_url()).run("run-bad")["status"] == "failed"
 
 
-def test_dry_run_launches_nothing(scaling_home: Path, tmp_path: Path) -> None:
+def test_dry_run_launches_nothing_and_writes_every_job(scaling_home: Path, tmp_path: Path) -> None:
     out = scaling_matrix(matrix=QUICK, profile=_profile(tmp_path), run_id="dry", dry_run=True)
     assert out == {"run_id": "dry", "dry_run": True, "cells": 2}
-    assert not (scaling_home / "runs").exists()
+    folder = scaling_home / "runs" / "dry"
+    index = json.loads((folder / "rendered.json").read_text())
+    assert sorted(index["cells"]) == sorted(pc.cell.key for pc in expand(load_matrix(QUICK)))
+    for job in index["cells"].values():  # every cell's exact argv, nothing run
+        cell = Path(job["folder"])
+        assert json.loads((cell / "argv.json").read_text())[-1].startswith("log.explicit_log_dir=")
+        assert (cell / "command.sh").read_text().splitlines()[1] == job["command"]
+        assert not (cell / "stdout.log").exists() and not (cell / "memory").exists()
+    assert not (scaling_home / "results.db").exists() and not (scaling_home / "models").exists()
+    artifact = Artifact.get("rendered-quick")
+    assert artifact is not None and all(job["command"] in str(artifact.data) for job in index["cells"].values())
+
+
+def test_dry_run_on_slurm_writes_every_batch_script(scaling_home: Path, tmp_path: Path) -> None:
+    """No scheduler needed: the dry run renders each cell's job.sbatch (and the import's) and stops there."""
+    profile = _profile(tmp_path, launcher="slurm", slurm={"partition": "gpu", "cpus_per_task": 1})
+    scaling_matrix(matrix=QUICK, profile=profile, run_id="dry-slurm", dry_run=True)
+    index = json.loads((scaling_home / "runs" / "dry-slurm" / "rendered.json").read_text())
+    scripts = [Path(j["script"]).read_text() for j in [*index["cells"].values(), *index["imports"].values()]]
+    assert len(scripts) == 3 and all(s.startswith("#!/bin/bash\n#SBATCH --job-name=") for s in scripts)
+    assert sorted(int(s.split("--ntasks-per-node=")[1].split()[0]) for s in scripts) == [1, 1, 2]
+    assert "#SBATCH --partition=gpu" in scripts[0] and "rendered-quick" in str(Artifact.get("rendered-quick").key)

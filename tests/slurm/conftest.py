@@ -48,6 +48,14 @@ def slurm_problem() -> str | None:
     return None
 
 
+def cluster_capped_by_qos() -> bool:
+    """Return True when the partition's QOS holds the cluster to the host's cores and GPUs (the two-node
+    ``scripts/local-slurm.sh``): SLURM then refuses an oversized request by that QOS ("QOSGrpGRES",
+    "QOSGrpCpuLimit": "Job violates accounting/QOS policy") before judging node sizes."""
+    shown = subprocess.run(["scontrol", "show", "partition"], capture_output=True, text=True, check=False).stdout
+    return "QoS=local-host" in shown
+
+
 @pytest.fixture(scope="session")
 def slurm_available() -> None:
     """Skip (or, under ``CI=true``, fail) when no real SLURM node is up."""

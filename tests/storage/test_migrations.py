@@ -27,8 +27,8 @@ def _revision(url: str) -> str | None:
 
 
 def test_head_is_the_schema_version_and_revisions_chain() -> None:
-    assert SCHEMA_VERSION == head_revision() == "0003_issue12_restarts"
-    assert {INITIAL_REVISION, "0002_provenance", "0003_issue12_restarts"} <= known_revisions()
+    assert SCHEMA_VERSION == head_revision() == "0004_issue14_layout"
+    assert {INITIAL_REVISION, "0002_provenance", "0003_issue12_restarts", "0004_issue14_layout"} <= known_revisions()
 
 
 def test_fresh_database_is_upgraded_to_head_and_matches_the_orm(db_url: str) -> None:
@@ -100,3 +100,47 @@ def test_concurrent_opens_in_threads_upgrade_once(db_url: str) -> None:
         t.join()
     assert errors == []
     assert _revision(db_url) == SCHEMA_VERSION
+
+
+def _old_cell(conn, run_id: str, cell_id: str, **cfg: object) -> None:
+    """Insert a cell row as revision 0003 stored it (id without nodes/cp/etp/vp, config in config_json)."""
+    import json
+
+    config = {"model": "llama31_8b", "track": "data_parallel", "peft": "lora", "gpus": 8, "nodes": 1, "tp": 1,
+              "pp": 1, "cp": 1, "ep": 1, "sp": False, "etp": None, "vp": None, "repeat": 1, **cfg}
+    conn.execute(text(
+        "INSERT INTO cells (run_id, cell_id, model, track, gpus, nodes, tp, pp, cp, ep, sp, dp, peft, "
+        "global_batch_size, micro_batch_size, status, reason, attempts, workload, device, cluster, config_json, "
+        "steps_logged, reached_last_step) VALUES (:r, :c, 'llama31_8b', 'data_parallel', :g, :n, 1, 1, :cp, 1, "
+        ":sp, 8, 'lora', 8, 1, 'completed', '', 1, 'nemo', 'gpu', 'ibex', :cfg, 10, :t)"),
+        {"r": run_id, "c": cell_id, "g": config["gpus"], "n": config["nodes"], "cp": config["cp"],
+         "sp": bool(config["sp"]), "cfg": json.dumps(config), "t": True})
+
+
+def test_layout_revision_keeps_history_and_names_the_ambiguous_cells(db_url: str) -> None:
+    """0004: plain cells keep their ids (their series continue); a 2-node or CP cell that shared the
+    plain id gets its own; the ledger follows; every row gets its GPUs per node."""
+    from scaling_matrix.history import series_key
+
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003_issue12_restarts")
+        conn.execute(text("INSERT INTO runs (run_id, matrix, profile, cluster, workload, device, \"user\", "
+                          "status, created_at, profile_json) VALUES ('old', 'w', 'ibex', 'ibex', 'nemo', 'gpu', "
+                          "'al', 'completed', '2025-01-01 00:00:00', '{}')"))
+        plain = "llama31_8b/data_parallel/lora/g8/tp1-pp1-ep1"
+        _old_cell(conn, "old", plain)
+        _old_cell(conn, "old", plain + "/r2", nodes=2, repeat=2)  # a 2x4 cell that old ids could not name
+        _old_cell(conn, "old", "llama31_8b/data_parallel/lora/g4/tp1-pp1-ep1", gpus=4, cp=2, sp=False)
+        conn.execute(text("INSERT INTO attempts (run_id, cell_id, attempt, status, reason, started_at) VALUES "
+                          "('old', :c, 1, 'completed', '', '2025-01-01 00:00:00')"), {"c": plain + "/r2"})
+    engine.dispose()
+    store = ResultsStore(db_url)
+    cells = {c["cell_id"]: c for c in store.cells("old")}
+    assert sorted(cells) == sorted([plain, "llama31_8b/data_parallel/lora/g8-n2/tp1-pp1-ep1/r2",
+                                    "llama31_8b/data_parallel/lora/g4/tp1-pp1-ep1-cp2"])
+    assert cells[plain]["devices_per_node"] == 8
+    assert cells["llama31_8b/data_parallel/lora/g8-n2/tp1-pp1-ep1/r2"]["devices_per_node"] == 4
+    assert [a["cell_id"] for a in store.attempts("old")] == ["llama31_8b/data_parallel/lora/g8-n2/tp1-pp1-ep1/r2"]
+    keys = {series_key(c) for c in store.history()}
+    assert len(keys) == 3  # three series, where the old ids had one for the first two

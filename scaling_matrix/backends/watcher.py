@@ -1,17 +1,26 @@
-"""Watch every job of a run with ONE scheduler query per poll (never one query per job).
+"""Watch every job of a run with ONE backend query per poll (never one query per job).
 
 Cell tasks register their job ids and block in :meth:`JobWatcher.wait`; a single background
-thread polls ``SlurmClient.statuses(all active ids)`` every ``interval_s`` seconds.
+thread calls ``query(all active ids)`` (``Backend.poll``: one ``sacct``/``squeue`` for SLURM)
+every ``interval_s`` seconds. The interval and the query are injected: a benchmark can count
+polls (``polls``) and a fault test can make the query fail.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
-from scaling_matrix.slurm.status import JobStatus
 
-StatusQuery = Callable[[list[str]], dict[str, JobStatus]]
+class State(Protocol):
+    """Anything a query reports per job: a backend ``JobState`` or a SLURM ``JobStatus``."""
+
+    @property
+    def is_terminal(self) -> bool: ...
+
+
+StatusQuery = Callable[[list[str]], Mapping[str, State]]
 
 
 class JobWatcher:
@@ -22,7 +31,7 @@ class JobWatcher:
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._active: dict[str, threading.Event] = {}
-        self._last: dict[str, JobStatus] = {}
+        self._last: dict[str, State] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -45,13 +54,13 @@ class JobWatcher:
         with self._lock:
             self._active.setdefault(job_id, threading.Event())
 
-    def last(self, job_id: str) -> JobStatus | None:
+    def last(self, job_id: str) -> State | None:
         """Return the last status seen for ``job_id``, or None."""
         with self._lock:
             return self._last.get(job_id)
 
     def wait(self, job_id: str, cancel: threading.Event | None = None,
-             timeout_s: float | None = None) -> JobStatus | None:
+             timeout_s: float | None = None) -> State | None:
         """Return the terminal status of ``job_id``; None if cancelled or timed out first."""
         self.watch(job_id)
         with self._lock:

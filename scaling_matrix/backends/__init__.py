@@ -1,0 +1,1 @@
+"""Execution backends (local rank processes, SLURM batch jobs) behind one interface: ``base.Backend``."""
