@@ -185,7 +185,12 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
         ctrl_c_sets(token)  # Ctrl-C then cancels gracefully
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    from flows.early_api import start_api_early, wait_for_api
+
+    api = start_api_early()  # Prefect's temporary server starts while the flow is imported
     from flows.matrix import scaling_matrix
+
+    wait_for_api(api)
 
     console.print(f"run {run_id}: Ctrl-C or SIGTERM cancels it (jobs are scancelled, cells stored)")
     with hand_over(token):
