@@ -4,7 +4,7 @@ Without ``PREFECT_API_URL`` a flow call starts Prefect's temporary server (a uvi
 its first API call and waits until it answers: ~3 s on the 2-core machine, after the CLI has
 imported the flow (~2 s). Starting the same server (Prefect's ``SubprocessASGIServer`` singleton,
 which the flow's client then reuses) in a thread while the flow module is imported overlaps the
-two (BENCHMARKS.md §7). The flow starts only after :func:`wait_for_api` returns, so it never talks
+two (BENCHMARKS.md §9). The flow starts only after :func:`wait_for_api` returns, so it never talks
 to a server that is not up yet; if the early start failed, the flow's client starts it itself and
 reports the failure in Prefect's words.
 """

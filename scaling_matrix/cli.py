@@ -183,14 +183,7 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
     token = CancelToken()  # this run's stop request: Ctrl-C sets it, the flow run below takes it
     if not dry_run:
         ctrl_c_sets(token)  # Ctrl-C then cancels gracefully
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    from flows.early_api import start_api_early, wait_for_api
-
-    api = start_api_early()  # Prefect's temporary server starts while the flow is imported
-    from flows.matrix import scaling_matrix
-
-    wait_for_api(api)
+    scaling_matrix = _matrix_flow()
 
     console.print(f"run {run_id}: Ctrl-C or SIGTERM cancels it (jobs are scancelled, cells stored)")
     with hand_over(token):
@@ -198,6 +191,19 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
                                force=force, repeats=repeats, preflight=preflight, return_state=True,
                                **({"skip_unsupported": True} if skip_unsupported else {}))
     _print_end(run_id, state, dry_run)
+
+
+def _matrix_flow() -> Any:
+    """Return the matrix flow, imported while Prefect's temporary server starts (when the run needs one)."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from flows.early_api import start_api_early, wait_for_api
+
+    api = start_api_early()
+    from flows.matrix import scaling_matrix
+
+    wait_for_api(api)  # the flow starts once the server answers
+    return scaling_matrix
 
 
 def _checked_run_input(matrix: str, profile: str, variant: str | None, repeats: int | None, resume: str | None,

@@ -46,5 +46,19 @@ def test_orchestration_benchmark_runs_every_way_on_four_cells(tmp_path: Path) ->
     assert "REQUEST_SUBMIT_BATCH_JOB" in rows["raw"]["rpc_by_type"], rows["raw"]["rpc_by_type"]
     assert doc["reattach"]["jobs"] == 4 and 0 < doc["reattach"]["tracked_again_s"] < 300, doc["reattach"]
     assert doc["plan_sleep_8_s"] > 0 and doc["plan_nemo_ibex_8_s"] > 0, doc
+    cli_logs = list((tmp_path / "work" / "home").glob("cli-4-*.log"))
+    assert len(cli_logs) == 1, cli_logs
+    # the CLI started Prefect's temporary server early and the flow reused it (a second start: 2 lines)
+    assert cli_logs[0].read_text().count("Starting temporary server") == 1, cli_logs[0].read_text()[-3000:]
     table = proc.stdout.splitlines()
     assert sum(line.startswith(("| raw |", "| submitit |", "| cli |", "| deployment |")) for line in table) == 4
+
+
+def test_no_early_server_when_the_run_talks_to_a_server() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.early_api import start_api_early, wait_for_api
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert start_api_early() is None
+    wait_for_api(None)  # nothing to wait for
