@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from orch_cluster import Rpcs
 from orch_ways import BIN, Trial, ledger
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,5 +100,5 @@ def deployment(env: dict[str, str], matrix: Path, profile: Path, home: Path, n: 
     t_exit = fr.end_time.timestamp() if fr.end_time else time.time()
     pickup = (fr.start_time.timestamp() - t0) if fr.start_time else float("nan")
     submitted, detected, ok = ledger(home / "results.db", run_id)
-    return Trial("deployment", n, t0, submitted, detected, t_exit, Rpcs(), ok,
+    return Trial("deployment", n, t0, submitted, detected, t_exit, ok=ok,
                  note=f"{fr.state.name}; worker picked the run up after {pickup:.1f} s", pickup_s=pickup)
