@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PIP) install --quiet --upgrade pip
 	# PyTorch first: 2.13.0 resolves to the CPU build here; everything after accepts it.
 	$(PIP) install --quiet -c $(LOCK) torch==2.13.0
-	$(PIP) install --quiet -c $(LOCK) -e '.[test,postgres]'
+	$(PIP) install --quiet -c $(LOCK) -e '.[test,postgres,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,7 +31,7 @@ test: $(STAMP)
 # Re-resolve requirements.lock (newest versions pyproject.toml allows, torch from requirements-torch.txt).
 lock: $(STAMP)
 	$(PIP) install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --upgrade --extra test --extra postgres --extra fast --strip-extras \
+	$(BIN)/pip-compile --quiet --upgrade --extra test --extra postgres --extra fast --extra bench --strip-extras \
 	  --no-emit-index-url --no-emit-find-links -c requirements-torch.txt -o $(LOCK) pyproject.toml
 
 # The contract tier: the real NeMo libraries (nemo-automodel 0.7.0; nemo-toolkit 2.4.1 + NeMo-Run 0.4.0)

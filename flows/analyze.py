@@ -19,7 +19,6 @@ from blocks.results_db import resolve_results_url
 from scaling_matrix.adapters.store import ResultsStore
 from scaling_matrix.history import DEFAULT_METRICS, Alert, detect_regressions, with_scaling
 from scaling_matrix.paths import run_dir
-from scaling_matrix.plots import plots_markdown, render_plots
 from scaling_matrix.report import report_rows
 from tasks.artifacts import ArtifactPayload, publish_artifacts, publish_plots, publish_regressions
 from tasks.result_file import write_result_document
@@ -79,6 +78,8 @@ def analyze(run_id: str, matrix: str, store_url: SecretStr | None = None,
     rows = report_rows(cells)
     history = load_history(store, run_id, cells)
     alerts = find_regressions(history, run_id, list(metrics or DEFAULT_METRICS))
+    from scaling_matrix.plots import plots_markdown, render_plots  # matplotlib: only once there is a run to plot
+
     plots = render_plots(rows, history, alerts, run_dir(run_id) / "report")
     payloads.append(publish_plots(run_id, matrix, plots_markdown(plots, run_id, matrix)))
     result = Analysis(run_id, rows, alerts, [], [p.path for p in plots if p.path], payloads=payloads,

@@ -29,7 +29,7 @@ from scaling_matrix.render.nemo import FINETUNE_GRAMMARS, import_argv
 from scaling_matrix.render.sbatch import JobRequest, render_sbatch
 from scaling_matrix.render.shell import CACHE_VARS, cache_env, shell_join
 from scaling_matrix.versions import Contract, check_profile_version
-from scaling_matrix.workload import bridge_root, interpreter, workload_prefix
+from scaling_matrix.workload import SLEEP, SLEEP_LABEL, bridge_root, interpreter, needs_import, sleep_argv, workload_prefix
 
 #: contract grammar -> finetune renderer (the tiny engine speaks nemo-run-cli)
 GRAMMARS = {**FINETUNE_GRAMMARS, **bridge.FINETUNE_GRAMMARS}
@@ -58,12 +58,14 @@ def plan_cell(run_id: str, planned: PlannedCell, profile: ProfileSpec,
     """Return the launch plan of ``planned`` in run ``run_id`` on ``profile``."""
     directory = cell_dir(run_id, planned.cell)
     restore = model_path(planned.model, profile)
+    env = {**cache_env(str(scaling_home() / "cache")), **profile.env}
+    if profile.workload == SLEEP:  # orchestration benchmark: a fixed sleep, nothing to train
+        return CellPlan(run_id, planned, profile, directory, restore, sleep_argv(profile), env)
     contract = check_profile_version(profile)  # the library version's grammar; tiny speaks nemo-run-cli
     finetune_argv = GRAMMARS[contract.grammar if contract else "nemo-run-cli"]
     argv = finetune_argv(planned.cell, planned.model, restore, workload_prefix(profile, python),
                          log_dir=directory / "nemo_log")
     check_pinned_surface(argv, contract, argv_problems)
-    env = {**cache_env(str(scaling_home() / "cache")), **profile.env}
     return CellPlan(run_id, planned, profile, directory, restore, argv, env)
 
 
@@ -80,8 +82,8 @@ def check_pinned_surface(argv: list[str], contract: Contract | None, check: obje
 
 def job_request(plan: CellPlan) -> JobRequest:
     """Return the batch-job request of a cell plan (one task per GPU, as the workshop does)."""
-    cell = plan.planned.cell
-    gpus = cell.devices if plan.profile.device == "gpu" or plan.profile.launcher == "slurm" else 0
+    cell, profile = plan.planned.cell, plan.profile
+    gpus = cell.devices if profile.device == "gpu" or (profile.launcher == "slurm" and profile.workload != SLEEP) else 0
     name = cell.job_name or cell.slug[:64]
     cache_dirs = [v for k, v in plan.env.items() if k in CACHE_VARS]
     return JobRequest(name, cell.nodes, cell.devices, gpus, str(plan.cell_dir), plan.argv,
@@ -116,8 +118,9 @@ def label_metrics(metrics: CellMetrics, plan: CellPlan) -> CellMetrics:
     targets = cell.lora_targets or (list(recipe.linear_shapes()) if bridge_lora and recipe else
                                     list(recipe.lora_targets) if recipe else None)
     gpu = profile.device == "gpu"
+    engine = SLEEP_LABEL if profile.workload == SLEEP else "tiny engine (CPU)"
     return replace(metrics, seq_length=effective_seq_length(plan), recipe=recipe.name if recipe else None,
-                   library=f"{contract.library.split(' (')[0]}" if contract else "tiny engine (CPU)",
+                   library=f"{contract.library.split(' (')[0]}" if contract else engine,
                    gpu_type=profile.gpu_type if gpu else None, precision=PRECISION if gpu else None,
                    peak_tflops=peak_tflops(profile.gpu_type, PRECISION, profile.peak_tflops) if gpu else None,
                    lora_dim=dim if cell.peft == "lora" else None,
@@ -129,7 +132,7 @@ def plan_document(matrix: str, profile: ProfileSpec, cells: list[PlannedCell],
     """Return what ``plan --json`` prints: every import and fine-tune argv of ``cells`` on ``profile``
     (unwrapped: the container wrapper is added by the sbatch renderer), plus the NeMo contract used."""
     contract = check_profile_version(profile)
-    imports = {pc.model.name: pc for pc in cells}
+    imports = {pc.model.name: pc for pc in cells if needs_import(pc.model)}
     described = {"workload": contract.workload, "version": contract.version, "release": contract.release,
                  "library": contract.library} if contract else None
     return {
@@ -185,15 +188,16 @@ def initial_result(plan: CellPlan, status: CellStatus = CellStatus.PENDING) -> C
 def judge(plan: CellPlan, end: RunEnd, log_text: str) -> tuple[Outcome, ParsedLog]:
     """Return the outcome of one ended attempt and the parsed log it was judged on."""
     parsed = parse_text(log_text, expected_max_steps=plan.planned.cell.max_steps)
+    finished = parsed.reached_last_step or plan.profile.workload == SLEEP  # a sleep job logs no steps
     if end.error is not None:
         klass = FailureClass.CANCELLED if end.cancelled else FailureClass.LAUNCH_FAILED
         return Outcome(klass, end.error[:500]), parsed
     if end.scheduler is not None or plan.profile.launcher == "slurm":
         s = end.scheduler
         return classify_slurm(s.state if s else None, s.exit_code if s else None, s.signal if s else None,
-                              log_text, parsed.reached_last_step, cancelled_by_us=end.cancelled,
+                              log_text, finished, cancelled_by_us=end.cancelled,
                               parsed=parsed), parsed
-    return classify_local(end.returncode, log_text, parsed.reached_last_step, end.cancelled, parsed=parsed), parsed
+    return classify_local(end.returncode, log_text, finished, end.cancelled, parsed=parsed), parsed
 
 
 def evaluate(plan: CellPlan, attempt: int, end: RunEnd, log_text: str, memory: MemoryLog) -> CellResult:

@@ -83,26 +83,37 @@ def plan(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")]
 def _print_plan(matrix: str, prof: Any, cells: list[Any]) -> None:
     """Print the imports, every cell's command and its memory verdict."""
     from scaling_matrix.cells import plan_cell, plan_import
-    from scaling_matrix.feasibility import assess
     from scaling_matrix.render.shell import shell_join
+
+    from scaling_matrix.workload import SLEEP, needs_import
+
+    say(console, f"matrix {matrix}: {len(cells)} cells valid on profile {prof.name} "
+        f"(workload={prof.workload}, device={prof.device})", "bold")
+    for model in {pc.model.name: pc for pc in cells if needs_import(pc.model)}.values():
+        say(console, f"\nimport {model.model.name}", "cyan")
+        say(console, "  " + shell_join(plan_import(model, prof)))
+    verdicts = {} if prof.workload == SLEEP else _memory_verdicts(cells, prof)
+    for pc in cells:
+        p = plan_cell("RUN-ID", pc, prof)  # placeholder id: plan runs nothing
+        say(console, f"\n{pc.cell.key}" + (f"  {pc.cell.note}" if pc.cell.note else ""), "cyan")
+        say(console, "  " + p.command)
+        a = verdicts.get(pc.cell.key)
+        if a is None:
+            say(console, f"  memory: not applicable (workload {SLEEP}: no training)", "green")
+            continue
+        color = "red" if a.infeasible else "yellow" if a.prediction and a.prediction.verdict == "tight" else "green"
+        say(console, f"  {a.describe()}", color)
+
+
+def _memory_verdicts(cells: list[Any], prof: Any) -> dict[str, Any]:
+    """Return every cell's memory assessment by key (the CPU runtime floor is measured once, cached)."""
+    from scaling_matrix.feasibility import assess
 
     overhead = None
     if prof.device == "cpu":
         from scaling_matrix.adapters.runtime_probe import cpu_runtime_baseline_gib
         overhead = cpu_runtime_baseline_gib()
-    verdicts = {a.planned.cell.key: a for a in assess(cells, prof, _calibrations(prof.device), overhead)}
-    say(console, f"matrix {matrix}: {len(cells)} cells valid on profile {prof.name} "
-        f"(workload={prof.workload}, device={prof.device})", "bold")
-    for model in {pc.model.name: pc for pc in cells}.values():
-        say(console, f"\nimport {model.model.name}", "cyan")
-        say(console, "  " + shell_join(plan_import(model, prof)))
-    for pc in cells:
-        p = plan_cell("RUN-ID", pc, prof)  # placeholder id: plan runs nothing
-        say(console, f"\n{pc.cell.key}" + (f"  {pc.cell.note}" if pc.cell.note else ""), "cyan")
-        say(console, "  " + p.command)
-        a = verdicts[pc.cell.key]
-        color = "red" if a.infeasible else "yellow" if a.prediction and a.prediction.verdict == "tight" else "green"
-        say(console, f"  {a.describe()}", color)
+    return {a.planned.cell.key: a for a in assess(cells, prof, _calibrations(prof.device), overhead)}
 
 
 def _profile(name_or_path: str) -> Any:
@@ -172,9 +183,7 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
     token = CancelToken()  # this run's stop request: Ctrl-C sets it, the flow run below takes it
     if not dry_run:
         ctrl_c_sets(token)  # Ctrl-C then cancels gracefully
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    from flows.matrix import scaling_matrix
+    scaling_matrix = _matrix_flow()
 
     console.print(f"run {run_id}: Ctrl-C or SIGTERM cancels it (jobs are scancelled, cells stored)")
     with hand_over(token):
@@ -182,6 +191,19 @@ def run(matrix: Annotated[str, typer.Option(help="matrix preset or YAML path")] 
                                force=force, repeats=repeats, preflight=preflight, return_state=True,
                                **({"skip_unsupported": True} if skip_unsupported else {}))
     _print_end(run_id, state, dry_run)
+
+
+def _matrix_flow() -> Any:
+    """Return the matrix flow, imported while Prefect's temporary server starts (when the run needs one)."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from flows.early_api import start_api_early, wait_for_api
+
+    api = start_api_early()
+    from flows.matrix import scaling_matrix
+
+    wait_for_api(api)  # the flow starts once the server answers
+    return scaling_matrix
 
 
 def _checked_run_input(matrix: str, profile: str, variant: str | None, repeats: int | None, resume: str | None,

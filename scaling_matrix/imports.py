@@ -17,6 +17,7 @@ from scaling_matrix.execution import RunCore
 from scaling_matrix.matrix import PlannedCell
 from scaling_matrix.ownership import check_import_target, claim_import_target
 from scaling_matrix.paths import model_path, model_path_field
+from scaling_matrix.workload import needs_import
 
 
 def checkpoint_complete(path: Path) -> bool:
@@ -33,7 +34,7 @@ def checkpoint_complete(path: Path) -> bool:
 def check_import_targets(cells: list[PlannedCell], profile: ProfileSpec) -> None:
     """Raise ConfigError naming the first model whose import target is somebody else's data
     (read-only: run before anything is submitted)."""
-    for pc in {pc.model.name: pc for pc in cells}.values():
+    for pc in {pc.model.name: pc for pc in cells if needs_import(pc.model)}.values():
         target = model_path(pc.model, profile)
         check_import_target(target, model_path_field(pc.model, profile), checkpoint_complete(target))
 

@@ -22,6 +22,7 @@ from scaling_matrix.history import Alert, RegressionDetected
 from scaling_matrix.matrix import PlannedCell, plan_cells
 from scaling_matrix.paths import scaling_home
 from scaling_matrix.records import CellStatus, RunStatus, StoredCell
+from scaling_matrix.workload import needs_import
 
 RENDER_FIX = "fix the profile's slurm/container settings or the cell so the job can be written"
 
@@ -49,9 +50,10 @@ def first_cell_per_model(cells: Iterable[PlannedCell]) -> dict[str, PlannedCell]
 
 
 def import_jobs(cells: Iterable[PlannedCell], profile: ProfileSpec) -> dict[str, JobSpec]:
-    """Return the import job of every model of ``cells`` (logs under ``$SCALING_HOME/import-logs/<model>``)."""
+    """Return the import job of every model of ``cells`` that has weights to import (logs under
+    ``$SCALING_HOME/import-logs/<model>``)."""
     return {name: import_spec(pc, profile, plan_import(pc, profile), scaling_home() / "import-logs" / name)
-            for name, pc in first_cell_per_model(cells).items()}
+            for name, pc in first_cell_per_model(cells).items() if needs_import(pc.model)}
 
 
 def plan_run(matrix: MatrixSpec, profile: ProfileSpec, run_id: str, skip_unsupported: bool = False) -> RunPlan:

@@ -1,14 +1,29 @@
 """Which executable speaks the workload's grammar for a profile: ``nemo``, the Megatron-Bridge
-launcher (``python <root>/scripts/training/run_recipe.py``) or the embedded tiny engine."""
+launcher (``python <root>/scripts/training/run_recipe.py``), the embedded tiny engine, or, for
+orchestration benchmarks only, a fixed ``sleep`` (workload ``sleep``: no training, no metrics)."""
 
 from __future__ import annotations
 
 import sys
 
-from scaling_matrix.config.models import ProfileSpec
+from scaling_matrix.config.models import ModelSpec, ProfileSpec
 from scaling_matrix.render.megatron_bridge import BRIDGE_ROOT, RUN_RECIPE
 
 TINY_PREFIX_MODULE = "scaling_matrix.tiny"
+#: The orchestration-benchmark workload: every job is ``sleep <profile.sleep_s>``.
+SLEEP = "sleep"
+#: How results of the sleep workload are labelled wherever a library/engine is named.
+SLEEP_LABEL = "sleep (orchestration benchmark; no training)"
+
+
+def needs_import(model: ModelSpec) -> bool:
+    """Return False for models with nothing to import (workload ``sleep``)."""
+    return model.workload != SLEEP
+
+
+def sleep_argv(profile: ProfileSpec) -> list[str]:
+    """Return the argv of a ``sleep`` workload job: ``sleep <sleep_s>`` (coreutils)."""
+    return ["sleep", f"{profile.sleep_s:g}"]
 
 
 def bridge_root(profile: ProfileSpec) -> str:

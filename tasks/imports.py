@@ -21,10 +21,11 @@ def import_model_task(planned: PlannedCell, profile: ProfileSpec, spec: JobSpec,
 
 def import_all(cells: list[PlannedCell], profile: ProfileSpec, specs: dict[str, JobSpec],
                core: RunCore) -> dict[str, str]:
-    """Return {model: 'imported'|'skipped'|'failed: <reason>'}; one model failing spares the others."""
+    """Return {model: 'imported'|'skipped'|'failed: <reason>'} for every model with an import job in
+    ``specs``; one model failing spares the others."""
     futures = {name: import_model_task.with_options(task_run_name=f"import-{name}").submit(pc, profile,
                                                                                           specs[name], core)
-               for name, pc in first_cell_per_model(cells).items()}
+               for name, pc in first_cell_per_model(cells).items() if name in specs}
     outcome: dict[str, str] = {}
     for name, fut in futures.items():
         try:

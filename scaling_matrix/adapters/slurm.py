@@ -4,9 +4,10 @@ All text is parsed by the pure functions in :mod:`scaling_matrix.slurm.text`; th
 builds argv lists, runs them through the injected runner and decides what a failure means.
 
 Polling costs one scheduler query per :meth:`SlurmClient.statuses` call for any number of jobs:
-``sacct -j a,b,c`` when accounting works (detected on first use, then cached), otherwise one
-``squeue -j a,b,c`` for active jobs plus one ``scontrol show job`` for the ids squeue no longer
-lists (finished jobs stay visible there for ``MinJobAge``).
+``squeue -t all -j a,b,c`` (one slurmctld RPC, as a plain ``squeue`` loop costs; ended jobs stay
+listed with exit code and times for ``MinJobAge``). ``sacct`` (slurmdbd) is asked only about ids
+the controller no longer holds, within a bounded window; whether accounting works is detected on
+that first use and cached.
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ from pathlib import Path
 from scaling_matrix.adapters.runner import CommandResult, CommandRunner
 from scaling_matrix.errors import SubmissionError
 from scaling_matrix.slurm.states import SlurmState
+from scaling_matrix.slurm.squeue import parse_squeue_all, squeue_all_argv
 from scaling_matrix.slurm.text import (
     SACCT_FIELDS,
-    SQUEUE_FORMAT,
     JobStatus,
     job_ids_with_comment,
     parse_sacct,
     parse_sbatch_job_id,
     parse_sbatch_test_only,
-    parse_scontrol_jobs,
-    parse_squeue,
 )
 
 __all__ = ["SlurmClient"]
@@ -36,6 +35,9 @@ log = logging.getLogger(__name__)
 
 _ACCOUNTING_OFF = ("accounting storage is disabled", "not running a supported accounting_storage")
 _INVALID_JOB = "Invalid job id specified"
+#: How far back ``sacct`` looks for jobs the controller forgot (jobs that ended in it; never Epoch 0,
+#: sacct's default with ``-j``, which scans the whole accounting history).
+ACCOUNTING_WINDOW = "now-30days"
 
 
 class SlurmClient:
@@ -43,8 +45,8 @@ class SlurmClient:
 
     Args:
         runner: runs each argv (``SubprocessRunner`` for real, ``FakeRunner`` in tests).
-        poll_accounting: True to poll with ``sacct``, False to use ``squeue`` + ``scontrol``,
-            None to detect on the first :meth:`statuses` call and cache the answer.
+        poll_accounting: True to ask ``sacct`` about jobs the controller forgot, False never to,
+            None to detect it the first time it is needed and cache the answer.
         max_query_failures: consecutive failed status queries tolerated before raising.
         timeout_s: time limit for each scheduler command.
     """
@@ -60,7 +62,7 @@ class SlurmClient:
 
     @property
     def accounting(self) -> bool | None:
-        """Return whether polls use ``sacct`` (None until the first poll detects it)."""
+        """Return whether ``sacct`` answers for forgotten jobs (None until first needed)."""
         return self._accounting
 
     def _run(self, argv: Sequence[str], *, cwd: Path | None = None,
@@ -115,6 +117,10 @@ class SlurmClient:
     def statuses(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
         """Return a status for every id in ``job_ids`` (state UNKNOWN when the scheduler has none).
 
+        One ``squeue -t all`` for all of them (one slurmctld RPC, the same as a plain squeue loop;
+        ended jobs stay listed with their final facts for ``MinJobAge``); only ids the controller no
+        longer holds are asked of ``sacct`` (a bounded window: never the whole history), once.
+
         Note:
             A failed query returns the last known statuses (UNKNOWN for ids never seen) until
             ``max_query_failures`` consecutive failures, then raises :class:`SubmissionError`.
@@ -122,41 +128,29 @@ class SlurmClient:
         ids = _unique(job_ids)
         if not ids:
             return {}
-        if self._accounting is not False:
-            result = self._run(["sacct", "-P", "-n", "-o", ",".join(SACCT_FIELDS), "-j", ",".join(ids)])
-            if result.ok:
-                self._accounting = True
-                return self._answer(ids, parse_sacct(result.stdout), "sacct")
-            if self._accounting is True and not _accounting_off(result):
-                return self._query_failed(ids, result)
-            self._note_no_accounting(result)
-        return self._poll_without_accounting(ids)
+        result = self._run(squeue_all_argv(ids))
+        if not result.ok and _INVALID_JOB not in result.stderr:  # one unknown id alone: "Invalid job id"
+            return self._query_failed(ids, result)
+        found = {k: v for k, v in parse_squeue_all(result.stdout if result.ok else "").items() if k in ids}
+        gone = [i for i in ids if i not in found and not (i in self._last and self._last[i].is_terminal)]
+        if gone and self._accounting is not False:
+            found.update(self._from_accounting(gone))
+        return self._answer(ids, found, "squeue" if not gone or self._accounting is False else "squeue/sacct")
 
-    def _note_no_accounting(self, result: CommandResult) -> None:
-        """Cache "no accounting" only when sacct said so; other failures are re-detected next poll."""
+    def _from_accounting(self, ids: list[str]) -> dict[str, JobStatus]:
+        """Return what ``sacct`` knows of ``ids`` (jobs the controller forgot); caches "no accounting"."""
+        result = self._run(["sacct", "-P", "-n", "-o", ",".join(SACCT_FIELDS), "-S", ACCOUNTING_WINDOW,
+                            "-j", ",".join(ids)])
+        if result.ok:
+            self._accounting = True
+            return {k: v for k, v in parse_sacct(result.stdout).items() if k in ids}
         reason = (result.stderr or result.stdout).strip()[-200:]
         if _accounting_off(result):
-            log.info("sacct unavailable (%s); polling with squeue + scontrol", reason)
+            log.info("sacct unavailable (%s); jobs the controller forgot keep their last known state", reason)
             self._accounting = False
         else:
-            log.warning("sacct failed (rc %s: %s); using squeue + scontrol for this poll",
-                        result.returncode, reason)
-
-    def _poll_without_accounting(self, ids: list[str]) -> dict[str, JobStatus]:
-        """Return statuses from ``squeue`` for active ids, ``scontrol`` for the rest."""
-        result = self._run(["squeue", "-h", "-o", SQUEUE_FORMAT, "-j", ",".join(ids)])
-        if not result.ok and _INVALID_JOB not in result.stderr:
-            return self._query_failed(ids, result)
-        found = {k: v for k, v in parse_squeue(result.stdout if result.ok else "").items() if k in ids}
-        missing = [i for i in ids if i not in found]
-        if missing:
-            argv = ["scontrol", "show", "job", *missing[:1]] if len(missing) == 1 else ["scontrol", "show", "job"]
-            shown = self._run(argv)
-            if not shown.ok and _INVALID_JOB not in shown.stderr:
-                return self._query_failed(ids, shown)
-            jobs = parse_scontrol_jobs(shown.stdout) if shown.ok else {}
-            found.update({k: v for k, v in jobs.items() if k in missing})
-        return self._answer(ids, found, "squeue+scontrol")
+            log.warning("sacct failed (rc %s: %s) for jobs the controller forgot", result.returncode, reason)
+        return {}
 
     def _answer(self, ids: list[str], found: Mapping[str, JobStatus], source: str) -> dict[str, JobStatus]:
         """Return ``found`` completed for all ``ids``; remembers terminal states that age out."""

@@ -38,6 +38,9 @@ _CELL_COLUMNS = {c.name for c in CellRow.__table__.columns} - {"id", "provenance
 _ENGINES: dict[str, Engine] = {}
 _READY: set[str] = set()
 _LOCK = threading.Lock()
+#: How long a SQLite write waits for another writer (sqlite3's default is 5 s): every cell of a run
+#: writes its ledger row at once, and 200 cells on 2 busy cores once waited longer ("database is locked").
+SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
 def _now() -> datetime:
@@ -49,7 +52,9 @@ def _engine(url: str) -> Engine:
     with _LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
-            engine = _ENGINES[url] = create_engine(url, pool_pre_ping=True)
+            sqlite = make_url(url).drivername.startswith("sqlite")
+            engine = _ENGINES[url] = create_engine(url, pool_pre_ping=True,
+                                                   connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S} if sqlite else {})
         if url not in _READY:
             upgrade_to_head(engine)
             _READY.add(url)

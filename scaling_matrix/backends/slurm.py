@@ -1,7 +1,7 @@
 """SLURM backend: every job is an ``sbatch`` of its rendered script; SLURM decides when it runs.
 
-One :class:`~scaling_matrix.adapters.slurm.SlurmClient` per run: ``poll`` is one ``sacct`` (or
-``squeue`` + ``scontrol``) for all jobs, ``cancel`` one ``scancel``. Nothing here waits: the run's
+One :class:`~scaling_matrix.adapters.slurm.SlurmClient` per run: ``poll`` is one ``squeue -t all``
+for all jobs (``sacct`` only for jobs the controller forgot), ``cancel`` one ``scancel``. Nothing here waits: the run's
 watcher polls, so a 40-cell matrix has its 40 jobs queued at once and the scheduler orders them.
 """
 

@@ -17,7 +17,8 @@ from scaling_matrix.layout import Layout
 
 Track = Literal["data_parallel", "model_parallel"]
 Peft = Literal["lora", "none"]
-Workload = Literal["nemo", "megatron_bridge", "tiny"]
+#: ``sleep``: a fixed ``sleep <sleep_s>`` per job, to measure orchestration (never training results).
+Workload = Literal["nemo", "megatron_bridge", "tiny", "sleep"]
 
 
 class _Frozen(BaseModel):
@@ -37,9 +38,10 @@ class ModelSpec(_Frozen):
     factory: Factory = Field(description="NeMo recipe name passed to --factory / model=")
     family: Literal["dense", "moe"]
     experts: count(0, 1024) = Field(0, description="number of experts (MoE only)")
-    source: Source = Field(description="import source: hf://org/repo, tiny://seed/1234 or an absolute path")
-    workload: Workload = Field(description="'nemo' (GPU container; also runs on 'megatron_bridge' profiles) or "
-                               "'tiny' (embedded CPU engine)")
+    source: Source = Field(description="import source: hf://org/repo, tiny://seed/1234, an absolute path, or "
+                           "'none' for workload 'sleep' (nothing to import)")
+    workload: Workload = Field(description="'nemo' (GPU container; also runs on 'megatron_bridge' profiles), "
+                               "'tiny' (embedded CPU engine) or 'sleep' (orchestration benchmark: no training)")
     params_b: real(100_000.0, gt=0) | None = Field(None, description="parameter count in billions")
     gated: Flag = Field(False, description="needs HF_TOKEN to import")
 
@@ -49,6 +51,9 @@ class ModelSpec(_Frozen):
             raise invalid("family 'moe' needs experts >= 2", "set experts: 8 for Mixtral 8x7B", loc="experts")
         if self.family == "dense" and self.experts:
             raise invalid("family 'dense' has no experts", "remove experts or set family: moe", loc="experts")
+        if (self.source == "none") != (self.workload == "sleep"):
+            fix = "write source: none" if self.workload == "sleep" else "name the weights to import"
+            raise invalid("'none' is the source of workload 'sleep' models only (and theirs)", fix, loc="source")
         return self
 
 
@@ -224,6 +229,8 @@ class ProfileSpec(_Frozen):
     retries: count(0, 10) = Field(2, description="extra attempts for transient failures")
     retry_delay_s: real(3600.0, ge=0) = Field(5.0)
     cell_timeout_s: count(10, 30 * 86400) = Field(3600)
+    sleep_s: real(86400.0, ge=0) = Field(10.0, description="workload 'sleep' only: seconds every job sleeps "
+                                         "(orchestration benchmarks: no training, no metrics)")
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=256)
     slurm: SlurmSettings | None = None
     container: ContainerSettings = ContainerSettings()
@@ -257,6 +264,6 @@ class ProfileSpec(_Frozen):
         if self.launcher == "slurm" and self.slurm is None:
             raise invalid("launcher 'slurm' needs a 'slurm:' section", "add slurm: {partition: ..., time_limit: ...}",
                           loc="slurm")
-        if self.workload == "tiny" and self.device != "cpu":
-            raise invalid("workload 'tiny' runs on device 'cpu' only", "set device: cpu", loc="device")
+        if self.workload in ("tiny", "sleep") and self.device != "cpu":
+            raise invalid(f"workload '{self.workload}' runs on device 'cpu' only", "set device: cpu", loc="device")
         return self

@@ -83,9 +83,13 @@ def _note(value: str) -> str:
 HF_SOURCE = re.compile(r"hf://(?:[A-Za-z0-9][A-Za-z0-9_.-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*")
 TINY_SOURCE = re.compile(r"tiny://seed/[0-9]{1,10}")
 SOURCE_FIX = "use hf://<org>/<repo>, tiny://seed/<integer> or an absolute path"
+#: The source of a ``sleep`` workload's model: nothing to import (orchestration benchmarks only).
+NO_SOURCE = "none"
 
 
 def _source(value: str) -> str:
+    if value == NO_SOURCE:
+        return value
     if value.startswith("/"):
         return _abs_path(value)
     _free_form(value, SOURCE_FIX, 512)

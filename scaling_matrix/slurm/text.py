@@ -240,6 +240,11 @@ def _kv_status(kv: dict[str, str], source: str, job_id: str | None = None) -> Jo
     )
 
 
+def status_from_fields(fields: dict[str, str], source: str) -> JobStatus:
+    """Return the status of one job from scontrol-named ``fields`` (``JobId``, ``JobState``, ``ExitCode``, ...)."""
+    return _kv_status(fields, source)
+
+
 def _records(text: str) -> Iterable[str]:
     return (chunk for chunk in re.split(r"(?m)^(?=\s*JobId=)", text) if "JobId=" in chunk)
 

@@ -16,7 +16,7 @@ import pytest
 
 from scaling_matrix.adapters.slurm import SlurmClient
 from scaling_matrix.outcome import FailureClass, Outcome, classify_slurm
-from scaling_matrix.slurm import JobStatus, SlurmState, parse_scontrol_job
+from scaling_matrix.slurm import SACCT_FIELDS, JobStatus, SlurmState, parse_sacct, parse_scontrol_job
 from tests.slurm.conftest import cluster_capped_by_qos
 
 if TYPE_CHECKING:
@@ -43,17 +43,21 @@ def test_exit_3_is_failed_with_exit_code_3_and_not_retried(real_slurm: RealSlurm
     outcome = _classify(status, out.read_text())
     assert outcome.failure_class is FailureClass.UNKNOWN and "exit code 3" in outcome.reason
     assert not outcome.retryable
-    # The no-accounting path (squeue + scontrol) must tell the same story.
-    fallback = SlurmClient(real_slurm.runner, poll_accounting=False).statuses([job_id])[job_id]
-    assert (fallback.state, fallback.exit_code, fallback.source) == (SlurmState.FAILED, 3, "scontrol")
+    # The poll (one squeue for every state) and the accounting record must tell the same story.
+    polled = SlurmClient(real_slurm.runner, poll_accounting=False).statuses([job_id])[job_id]
+    assert (polled.state, polled.exit_code, polled.source) == (SlurmState.FAILED, 3, "squeue")
+    accounted = parse_sacct(subprocess.run(["sacct", "-P", "-n", "-o", ",".join(SACCT_FIELDS), "-j", job_id],
+                                           capture_output=True, text=True, check=True).stdout)
+    if job_id in accounted:  # with accounting
+        assert (accounted[job_id].state, accounted[job_id].exit_code) == (SlurmState.FAILED, 3)
 
 
 @pytest.mark.parametrize(("body", "expected"), [
     # the batch shell itself: ExitCode=0:9 everywhere
-    ("kill -9 $$", {"sacct": (0, 9), "scontrol": (0, 9)}),
-    # srun exits 128+9 and the script with it: scontrol says 137:0, sacct prints statuses >= 128
-    # minus 128 (9:0) and the signal comes from the killed step's row (.0 0:9)
-    ("srun bash -c 'kill -9 $$'", {"sacct": (9, 9), "scontrol": (137, 0)}),
+    ("kill -9 $$", {"sacct": (0, 9), "scontrol": (0, 9), "squeue": (0, 9)}),
+    # srun exits 128+9 and the script with it: scontrol and squeue say 137:0, sacct prints statuses
+    # >= 128 minus 128 (9:0) and the signal comes from the killed step's row (.0 0:9)
+    ("srun bash -c 'kill -9 $$'", {"sacct": (9, 9), "scontrol": (137, 0), "squeue": (137, 0)}),
 ], ids=["batch-shell", "srun-task"])
 def test_kill_9_is_reported_as_sigkill(real_slurm: RealSlurm, body: str,
                                        expected: dict[str, tuple[int, int]]) -> None:

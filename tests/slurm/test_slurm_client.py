@@ -11,10 +11,20 @@ import pytest
 from scaling_matrix.adapters.runner import FakeRunner
 from scaling_matrix.adapters.slurm import SlurmClient
 from scaling_matrix.errors import SchedulerParseError, SubmissionError
-from scaling_matrix.slurm import SACCT_FIELDS, SQUEUE_FORMAT, SlurmState
+from scaling_matrix.adapters.slurm import ACCOUNTING_WINDOW
+from scaling_matrix.slurm import SACCT_FIELDS, SlurmState
+from scaling_matrix.slurm.squeue import SQUEUE_ALL_FORMAT
 
 FIELDS = ",".join(SACCT_FIELDS)
 T = "2026-11-22T20:33:28"
+SQUEUE = ("squeue", "-h", "-t", "all", "-O", SQUEUE_ALL_FORMAT, "-j")
+SACCT = ("sacct", "-P", "-n", "-o", FIELDS, "-S", ACCOUNTING_WINDOW, "-j")
+
+
+def wait_status(code: str) -> int:
+    """Return SLURM's ``status:signal`` as the raw wait status squeue's exit_code prints."""
+    status, sig = (int(x) for x in code.split(":"))
+    return status << 8 | sig
 
 
 @dataclass
@@ -47,7 +57,7 @@ class FakeSlurm:
     def sacct(self, argv: tuple[str, ...]) -> tuple[int, str, str]:
         if not self.accounting:
             return 1, "", "Slurm accounting storage is disabled\n"
-        assert argv[:5] == ("sacct", "-P", "-n", "-o", FIELDS)
+        assert argv[:-1] == SACCT
         rows = []
         for job_id in argv[argv.index("-j") + 1].split(","):
             if job_id in self.jobs:
@@ -57,13 +67,13 @@ class FakeSlurm:
         return 0, "".join(r + "\n" for r in rows), ""
 
     def squeue(self, argv: tuple[str, ...]) -> tuple[int, str, str]:
-        assert argv[:4] == ("squeue", "-h", "-o", SQUEUE_FORMAT)
-        ids = argv[argv.index("-j") + 1].split(",")
+        assert argv[:-1] == SQUEUE
+        ids = argv[-1].split(",")
         known = [i for i in ids if i in self.jobs and i not in self.purged]
-        if not known:
+        if not known and len(ids) == 1:  # one id: slurm_load_job(), which refuses an unknown id
             return 1, "", "slurm_load_jobs error: Invalid job id specified\n"
-        active = [i for i in known if SlurmState.parse(self.jobs[i][0]).is_active]
-        return 0, "".join(f"{i}|{self.jobs[i][0]}|0:02|vm|None\n" for i in active), ""
+        return 0, "".join(f"{i}|{self.jobs[i][0]}|{wait_status(self.jobs[i][1])}|0:02|vm|gpu|{T}|{T}|{T}|0|None|\n"
+                          for i in known), ""
 
     def scontrol(self, argv: tuple[str, ...]) -> tuple[int, str, str]:
         ids = list(argv[3:]) or [i for i in self.jobs if i not in self.purged]
@@ -117,68 +127,83 @@ def test_submit_garbage_output_raises_parse_error(tmp_path: Path) -> None:
         client.submit("job.sh", cwd=tmp_path)
 
 
-def test_statuses_with_accounting_is_one_sacct_call_per_poll() -> None:
-    fake = FakeSlurm(jobs={"1": ("RUNNING", "0:0"), "2": ("FAILED", "3:0"), "3": ("CANCELLED by 0", "0:0")})
+def test_statuses_is_one_squeue_call_per_poll_with_the_final_facts() -> None:
+    fake = FakeSlurm(jobs={"1": ("RUNNING", "0:0"), "2": ("FAILED", "3:0"), "3": ("CANCELLED by 0", "0:0"),
+                           "4": ("FAILED", "0:9"), "5": ("FAILED", "137:0")})
     client, runner = make(fake)
     for _ in range(3):
-        got = client.statuses(["1", "2", "3", "2"])
-    assert runner.calls == [("sacct", "-P", "-n", "-o", FIELDS, "-j", "1,2,3")] * 3
-    assert {k: (v.state, v.exit_code) for k, v in got.items()} == {
-        "1": (SlurmState.RUNNING, 0), "2": (SlurmState.FAILED, 3), "3": (SlurmState.CANCELLED, 0)}
-    assert client.accounting is True
+        got = client.statuses(["1", "2", "3", "2", "4", "5"])
+    assert runner.calls == [(*SQUEUE, "1,2,3,4,5")] * 3  # ended jobs too: no scontrol, no sacct
+    assert {k: (v.state, v.exit_code, v.signal) for k, v in got.items()} == {
+        "1": (SlurmState.RUNNING, 0, 0), "2": (SlurmState.FAILED, 3, 0), "3": (SlurmState.CANCELLED, 0, 0),
+        "4": (SlurmState.FAILED, 0, 9), "5": (SlurmState.FAILED, 137, 0)}
+    assert all(v.source == "squeue" and (v.end_time is not None) == v.is_terminal for v in got.values())
+    assert client.accounting is None  # slurmdbd was never asked
 
 
 def test_statuses_reports_unknown_for_ids_the_scheduler_does_not_know_yet() -> None:
-    client, _ = make(FakeSlurm(jobs={"1": ("RUNNING", "0:0")}))
+    client, runner = make(FakeSlurm(jobs={"1": ("RUNNING", "0:0")}))
     got = client.statuses(["1", "99"])
-    assert got["99"].state is SlurmState.UNKNOWN and "not found by sacct" in (got["99"].reason or "")
+    assert got["99"].state is SlurmState.UNKNOWN and "not found by squeue/sacct" in (got["99"].reason or "")
     assert not got["99"].is_terminal
+    assert runner.calls == [(*SQUEUE, "1,99"), (*SACCT, "99")]  # only the id squeue did not list
     assert client.statuses([]) == {}
 
 
-def test_detects_disabled_accounting_once_then_uses_squeue_and_scontrol() -> None:
-    fake = FakeSlurm(accounting=False, jobs={"1": ("RUNNING", "0:0"), "2": ("FAILED", "0:9")})
+def test_jobs_the_controller_forgot_are_asked_of_sacct_once_in_a_bounded_window() -> None:
+    fake = FakeSlurm(jobs={"1": ("RUNNING", "0:0"), "2": ("FAILED", "3:0")})
+    fake.purged.add("2")  # older than MinJobAge: squeue no longer lists it
     client, runner = make(fake)
-    first = client.statuses(["1", "2"])
+    for _ in range(2):
+        got = client.statuses(["1", "2"])
+        assert (got["2"].state, got["2"].exit_code, got["2"].source) == (SlurmState.FAILED, 3, "sacct")
+    assert runner.calls == [(*SQUEUE, "1,2"), (*SACCT, "2"), (*SQUEUE, "1,2")]  # its end is kept
+    assert client.accounting is True
+
+
+def test_detects_disabled_accounting_once_then_never_asks_sacct_again() -> None:
+    fake = FakeSlurm(accounting=False, jobs={"1": ("RUNNING", "0:0"), "2": ("FAILED", "0:9")})
+    fake.purged.add("3")
+    fake.jobs["3"] = ("COMPLETED", "0:0")
+    client, runner = make(fake)
+    first = client.statuses(["1", "2", "3"])
     assert client.accounting is False
     runner.calls.clear()
-    second = client.statuses(["1", "2"])
-    assert runner.calls == [("squeue", "-h", "-o", SQUEUE_FORMAT, "-j", "1,2"), ("scontrol", "show", "job", "2")]
+    second = client.statuses(["1", "2", "3"])
+    assert runner.calls == [(*SQUEUE, "1,2,3")]
     for got in (first, second):
         assert (got["1"].state, got["1"].source) == (SlurmState.RUNNING, "squeue")
-        assert (got["2"].state, got["2"].signal, got["2"].source) == (SlurmState.FAILED, 9, "scontrol")
+        assert (got["2"].state, got["2"].signal, got["2"].source) == (SlurmState.FAILED, 9, "squeue")
+        assert got["3"].state is SlurmState.UNKNOWN
 
 
-def test_without_accounting_all_active_is_one_squeue_call() -> None:
-    fake = FakeSlurm(jobs={"1": ("RUNNING", "0:0"), "2": ("PENDING", "0:0")})
+def test_without_accounting_queued_running_and_ended_jobs_cost_one_squeue_call() -> None:
+    fake = FakeSlurm(jobs={"1": ("COMPLETED", "0:0"), "2": ("TIMEOUT", "0:15"), "3": ("RUNNING", "0:0"),
+                           "4": ("PENDING", "0:0")})
     client, runner = make(fake, poll_accounting=False)
-    client.statuses(["1", "2"])
-    assert runner.calls == [("squeue", "-h", "-o", SQUEUE_FORMAT, "-j", "1,2")]
-
-
-def test_without_accounting_several_finished_jobs_cost_one_scontrol_call() -> None:
-    fake = FakeSlurm(jobs={"1": ("COMPLETED", "0:0"), "2": ("TIMEOUT", "0:15"), "3": ("RUNNING", "0:0")})
-    client, runner = make(fake, poll_accounting=False)
-    got = client.statuses(["1", "2", "3"])
-    assert runner.calls == [("squeue", "-h", "-o", SQUEUE_FORMAT, "-j", "1,2,3"), ("scontrol", "show", "job")]
-    assert [got[i].state for i in "123"] == [SlurmState.COMPLETED, SlurmState.TIMEOUT, SlurmState.RUNNING]
+    got = client.statuses(["1", "2", "3", "4"])
+    assert runner.calls == [(*SQUEUE, "1,2,3,4")]
+    assert [got[i].state for i in "1234"] == [SlurmState.COMPLETED, SlurmState.TIMEOUT, SlurmState.RUNNING,
+                                              SlurmState.PENDING]
+    assert (got["2"].exit_code, got["2"].signal) == (0, 15)
 
 
 def test_without_accounting_purged_jobs_keep_their_last_terminal_state() -> None:
     fake = FakeSlurm(jobs={"1": ("FAILED", "3:0")})
-    client, _ = make(fake, poll_accounting=False)
+    client, runner = make(fake, poll_accounting=False)
     assert client.statuses(["1"])["1"].exit_code == 3
-    fake.purged.add("1")  # older than MinJobAge: squeue and scontrol both say "Invalid job id"
+    fake.purged.add("1")  # older than MinJobAge: squeue says "Invalid job id"
     again = client.statuses(["1", "7"])
     assert (again["1"].state, again["1"].exit_code) == (SlurmState.FAILED, 3)
     assert again["7"].state is SlurmState.UNKNOWN
+    assert all(call[0] == "squeue" for call in runner.calls)
 
 
-def test_transient_sacct_failures_use_last_known_then_raise_after_budget() -> None:
+def test_transient_squeue_failures_use_last_known_then_raise_after_budget() -> None:
     fake = FakeSlurm(jobs={"1": ("RUNNING", "0:0")})
     client, runner = make(fake, poll_accounting=True, max_query_failures=2)
     assert client.statuses(["1"])["1"].state is SlurmState.RUNNING
-    down = (1, "sacct: error: Problem talking to the database: Connection refused\n")
+    down = (1, "squeue: error: Unable to contact slurm controller (connect failure)\n")
     fake.fail_next = [down, down]
     assert client.statuses(["1"])["1"].state is SlurmState.RUNNING
     assert client.statuses(["1", "5"])["5"].reason.startswith("status query failed")  # type: ignore[union-attr]
@@ -188,18 +213,19 @@ def test_transient_sacct_failures_use_last_known_then_raise_after_budget() -> No
     client.statuses(["1"])
     with pytest.raises(SubmissionError, match="3 consecutive status queries failed"):
         client.statuses(["1"])
-    assert all(call[0] == "sacct" for call in runner.calls)
+    assert all(call[0] == "squeue" for call in runner.calls)
 
 
 def test_auto_detect_does_not_cache_an_ambiguous_sacct_failure() -> None:
-    fake = FakeSlurm(jobs={"1": ("RUNNING", "0:0")},
-                     fail_next=[(1, "sacct: error: slurmdbd: Connection refused\n")])
+    fake = FakeSlurm(jobs={"1": ("COMPLETED", "0:0")})
+    fake.purged.add("1")
     client, runner = make(fake)
-    assert client.statuses(["1"])["1"].source == "squeue"
+    fake.fail_next = [(0, ""), (1, "sacct: error: slurmdbd: Connection refused\n")]  # squeue lists nothing
+    assert client.statuses(["1"])["1"].state is SlurmState.UNKNOWN
     assert client.accounting is None
-    assert client.statuses(["1"])["1"].source == "sacct"
-    assert client.accounting is True
-    assert [c[0] for c in runner.calls] == ["sacct", "squeue", "sacct"]
+    got = client.statuses(["1"])["1"]
+    assert (got.state, got.source, client.accounting) == (SlurmState.COMPLETED, "sacct", True)
+    assert [c[0] for c in runner.calls] == ["squeue", "sacct", "squeue", "sacct"]
 
 
 def test_cancel_is_one_scancel_call_and_failures_raise() -> None:
