@@ -7,6 +7,7 @@ jobs were submitted and not yet collected at any moment; the watcher polls all o
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,12 +28,15 @@ from tests.prefect.test_slurm_flow import FIX
 
 
 class RecordingBackend:
-    """Jobs end after ``polls`` polls of their own; records the most jobs in flight and every poll's ids."""
+    """Jobs end after ``polls`` polls of their own, once one poll covered ``hold`` jobs (or after ``hold_s``:
+    on a loaded machine the first jobs must not end before the last cell's thread submits); records the most
+    jobs in flight and every poll's ids."""
 
     name, reattaches, enforces_timeout, poll_interval_s = "recording", False, False, 0.05
 
-    def __init__(self, polls: int = 3) -> None:
-        self.polls, self._lock = polls, threading.Lock()
+    def __init__(self, hold: int, polls: int = 3, hold_s: float = 20.0) -> None:
+        self.polls, self.hold, self._lock = polls, hold, threading.Lock()
+        self._release_at, self._full_poll = time.monotonic() + hold_s, False
         self.in_flight, self.most_in_flight, self.queries = 0, 0, []
         self._seen: dict[str, int] = {}
 
@@ -49,7 +53,9 @@ class RecordingBackend:
             self.queries.append(sorted(ids))
             for i in ids:
                 self._seen[i] += 1
-            return {i: JobState.DONE if self._seen[i] >= self.polls else JobState.RUNNING for i in ids}
+            self._full_poll = self._full_poll or len(ids) >= self.hold
+            held = not self._full_poll and time.monotonic() < self._release_at
+            return {i: JobState.DONE if self._seen[i] >= self.polls and not held else JobState.RUNNING for i in ids}
 
     def cancel(self, handles: Iterable[Handle]) -> None:
         pass
@@ -77,7 +83,7 @@ def test_every_cell_in_flight_at_once_unless_a_limit_is_set(limit: int | None, m
     run = plan_run(load_matrix(str(FIX / "matrices" / "forty.yaml"), repeats=3), prof, "inflight")
     store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
     store.create_run(RunInfo("inflight", "forty", prof, "t", None, datetime.now(UTC)))
-    backend = RecordingBackend()
+    backend = RecordingBackend(hold=most)  # a cap below `most` never reaches it: jobs end after hold_s
 
     @flow
     def fan_out() -> int:
