@@ -101,7 +101,7 @@ def test_admin_requeue_of_a_running_job_gives_one_result(chaos_server: Server, h
     """``scontrol requeue``: refused for our ``--no-requeue`` job; forced (``Requeue=1`` first, as an admin's
     script does) it restarts under the same id, and the run still stores one attempt and one cell row.
     SLURM holds a requeued job until its old credential expires (BeginTime now+~120 s); as with the time
-    limit, the test pulls that in (``StartTime=now``) instead of waiting it out."""
+    limit, the test pulls that in (``StartTime=now+5``) instead of waiting it out."""
     run = start_run(chaos_server, home, write_profile(tmp_path, "hang@2,once"), name="requeue")
     run_id, job = _hanging_job(run)
     refused = _scontrol("requeue", job)
@@ -111,7 +111,9 @@ def test_admin_requeue_of_a_running_job_gives_one_result(chaos_server: Server, h
     forced = _scontrol("requeue", job)
     assert forced.returncode == 0, forced
     held = wait_for(lambda: _pending_until(job), 30, "the requeued job pending on its BeginTime", run)
-    assert _scontrol("update", f"JobId={job}", "StartTime=now").returncode == 0  # SLURM holds it ~120 s
+    # SLURM holds it ~120 s (until the old run's credential expires); a rerun in the same second as the
+    # revocation has its step refused (srun exit 1: seen once with StartTime=now), so a few seconds later
+    assert _scontrol("update", f"JobId={job}", "StartTime=now+5").returncode == 0
     ledger, cell = _final(run, run_id, 0)
     assert [(a["attempt"], str(a["job_id"]), a["failure_class"]) for a in ledger] == [(1, job, "completed")]
     assert (cell["status"], cell["attempts"], str(cell["job_id"])) == ("completed", 1, job)
