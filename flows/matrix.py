@@ -11,9 +11,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
 from flows.analyze import analyze
+from flows.api_wait import wait_for_api
 from flows.hooks import on_cancelled, on_crashed
-from flows.session import run_session
-from scaling_matrix.planning import select_todo, summarize_run
+from flows.session import Session, run_session
+from scaling_matrix.planning import RunPlan, select_todo, summarize_run
+from scaling_matrix.records import RunStatus
 from scaling_matrix.run_control import stop_cancelled_run
 from tasks.artifacts import attach_artifacts, publish_dry_run
 from tasks.finetune import run_cells
@@ -58,8 +60,20 @@ def scaling_matrix(matrix: str = "smoke", profile: str = "local", run_id: str | 
     if session.cancelled:  # Ctrl-C/SIGTERM, a runner's kill or a cancel seen through the API
         get_run_logger().warning(message := stop_cancelled_run(session.store, run.run_id, session.flow_run_id))
         return Cancelled(message=message)
-    analysis = analyze(run.run_id, run.matrix.name, SecretStr(session.store.url))  # masked in the UI
-    attach_artifacts(analysis.payloads)  # on this flow run too: the run a user opens
+    return report_run(run, session)
+
+
+def report_run(run: RunPlan, session: Session) -> dict[str, Any]:
+    """Analyze the finished cells, publish the artifacts and store the run's end; return the summary. Waits
+    out a Prefect API that is briefly away (a server restart); if analysis fails all the same, the run is
+    stored ``failed`` before the error propagates (never left ``running``)."""
+    try:
+        wait_for_api()
+        analysis = analyze(run.run_id, run.matrix.name, SecretStr(session.store.url))  # masked in the UI
+        attach_artifacts(analysis.payloads)  # on this flow run too: the run a user opens
+    except Exception:
+        session.store.finish_run(run.run_id, RunStatus.FAILED.value, session.flow_run_id)
+        raise
     summary = summarize_run(run.run_id, len(run.plans), session.store.cell_states(run.run_id), analysis.alerts,
                             analysis.regressions_key)
     finish_run(summary, session.store, session.flow_run_id)

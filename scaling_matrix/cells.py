@@ -6,6 +6,7 @@ Pure: no processes, no files (reading outputs lives in ``adapters/outputs.py``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -169,13 +170,20 @@ def job_spec(plan: CellPlan, attempt: int = 1) -> JobSpec:
                    comment_for(plan.run_id, plan.planned.cell.key, attempt), plan.profile.cell_timeout_s)
 
 
+def import_comment(target: Path) -> str:
+    """Return the ``--comment`` naming the import into ``target`` in the scheduler, whichever run submitted it
+    (a resumed or a second orchestrator finds a running import by it instead of starting another)."""
+    return f"scaling-matrix:import:{hashlib.sha256(str(target).encode()).hexdigest()[:16]}"
+
+
 def import_spec(planned: PlannedCell, profile: ProfileSpec, argv: list[str], directory: Path) -> JobSpec:
     """Return the one-rank job that imports ``planned``'s model, logging into ``directory``."""
     env = cache_env(str(scaling_home() / "cache")) | dict(profile.env)
     req = JobRequest(f"import-{planned.model.name}"[:64], 1, 1, 1 if profile.device == "gpu" else 0,
                      str(directory), argv, env, None, [v for k, v in env.items() if k in CACHE_VARS])
     script = render_sbatch(req, profile) if profile.launcher == "slurm" else None
-    return JobSpec(req.job_name, argv, Layout(1, 1), directory, env, script, timeout_s=profile.cell_timeout_s)
+    return JobSpec(req.job_name, argv, Layout(1, 1), directory, env, script,
+                   import_comment(model_path(planned.model, profile)), profile.cell_timeout_s)
 
 
 def initial_result(plan: CellPlan, status: CellStatus = CellStatus.PENDING) -> CellResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scaling_matrix.adapters.outputs import read_log_text
-from scaling_matrix.backends.base import JobSpec
+from scaling_matrix.backends.base import Handle, JobSpec, JobState
 from scaling_matrix.config.models import ProfileSpec
 from scaling_matrix.errors import LaunchError
 from scaling_matrix.execution import RunCore
@@ -50,6 +50,17 @@ def prepare_import_target(planned: PlannedCell, profile: ProfileSpec) -> Path:
     return target
 
 
+def running_import(core: RunCore, spec: JobSpec) -> Handle | None:
+    """Return a handle on the import of ``spec``'s target still queued or running in the scheduler (an earlier
+    orchestrator, killed or still alive, submitted it), or None: two imports never write one folder at once."""
+    if not (core.backend.reattaches and spec.comment):
+        return None
+    job_id = core.backend.find(spec.comment)
+    if job_id is None or core.backend.poll([job_id]).get(job_id, JobState.DONE).is_terminal:
+        return None
+    return core.backend.attach(job_id, spec)
+
+
 def import_model(planned: PlannedCell, profile: ProfileSpec, spec: JobSpec, core: RunCore) -> str:
     """Import ``planned``'s model with ``spec`` unless already complete; return 'imported' or 'skipped'.
 
@@ -61,7 +72,7 @@ def import_model(planned: PlannedCell, profile: ProfileSpec, spec: JobSpec, core
     if checkpoint_complete(target):
         return "skipped"
     name = planned.model.name
-    handle = core.backend.submit(spec)
+    handle = running_import(core, spec) or core.backend.submit(spec)
     end = core.wait(handle)
     if end.cancelled:
         raise LaunchError(f"import of {name} cancelled or timed out (job {handle.id})")
@@ -73,4 +84,4 @@ def import_model(planned: PlannedCell, profile: ProfileSpec, spec: JobSpec, core
     raise LaunchError(f"import of {name} failed ({end.error or state}); see {where}: {tail}")
 
 
-__all__ = ["check_import_targets", "checkpoint_complete", "import_model", "prepare_import_target"]
+__all__ = ["check_import_targets", "checkpoint_complete", "import_model", "prepare_import_target", "running_import"]

@@ -11,6 +11,14 @@
 # QOS lets start always fits there and never lands on <host>-2. The QOS needs accounting
 # (slurmdbd): without it the cluster is the single node <host>, as before.
 #
+# Preemption (with the second node only): partition `urgent` holds <host>-2 alone, with a higher
+# PriorityTier than `gpu` (PreemptType=preempt/partition_prio, PreemptMode=REQUEUE): an urgent job
+# that needs <host>-2's cores preempts the gpu-partition jobs there (requeued, or cancelled with
+# state PREEMPTED when submitted --no-requeue, as scaling-matrix submits). Nothing is submitted to
+# `urgent` but a chaos test's preemptor (a few seconds of `sleep`); `gpu` jobs never preempt each
+# other (same tier). `urgent` is hidden and not under the `local-host` QOS, so its short preemptor
+# is the one job that may run beside a full `gpu` allocation.
+#
 #   scripts/local-slurm.sh up      install (once), configure, start daemons, wait for the node
 #   scripts/local-slurm.sh down    stop the daemons this script starts (by pid file)
 #   scripts/local-slurm.sh status  print one line; exit 0 only if the node is up
@@ -131,6 +139,7 @@ EOF
     printf '%s\n' AccountingStorageType=accounting_storage/slurmdbd AccountingStorageHost=localhost \
       AccountingStorageTRES=gres/gpu AccountingStoreFlags=job_comment \
       AccountingStorageEnforce=limits  # resume finds jobs by --comment; the partition QOS is enforced
+    printf '%s\n' PreemptType=preempt/partition_prio PreemptMode=REQUEUE  # the `urgent` partition (chaos tests)
   fi
   # The machine's real cores and memory: with CR_Core and no oversubscription, a job that would
   # share a core with another waits, so cells never distort each other's scaling numbers.
@@ -141,7 +150,11 @@ EOF
   done
   local qos=""
   [[ $ACCOUNTING == 1 ]] && qos=" QOS=$QOS"
-  echo "PartitionName=gpu Nodes=$(node_names | paste -sd,) Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO$qos"
+  echo "PartitionName=gpu Nodes=$(node_names | paste -sd,) Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO$qos" \
+    "PriorityTier=1"
+  if [[ $ACCOUNTING == 1 ]]; then
+    echo "PartitionName=urgent Nodes=$HOST2 Default=NO MaxTime=10 State=UP OverSubscribe=NO PriorityTier=10 Hidden=YES"
+  fi
 }
 
 node_names() {  # the second node only where the QOS can hold both to the host's real resources

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scaling_matrix.adapters.db_retry import retried
 from scaling_matrix.adapters.schema import AttemptRow, Base, CellRow, RunRow
 from scaling_matrix.config.secrets import redact
 from scaling_matrix.errors import StoreError
@@ -62,7 +63,8 @@ def _engine(url: str) -> Engine:
 
 
 class ResultsStore:
-    """Repository over the results database; every method opens its own short session."""
+    """Repository over the results database; every method opens its own short session, retried through a
+    busy SQLite writer lock or a dropped PostgreSQL connection (``db_retry``: each call is idempotent)."""
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
@@ -87,6 +89,7 @@ class ResultsStore:
         """Return a new session (use as a context manager)."""
         return self._session()
 
+    @retried
     def create_run(self, info: RunInfo) -> None:
         """Insert the run row of ``info`` unless it already exists (resume keeps the original)."""
         with self.session() as s, s.begin():
@@ -98,6 +101,7 @@ class ResultsStore:
                              profile_json=json.loads(p.model_dump_json()),
                              provenance=_profile_provenance(info)))
 
+    @retried
     def set_provenance(self, run_id: str, fields: Mapping[str, Any],
                        cell_id: str | None = None) -> None:
         """Merge ``fields`` (None values dropped) into the provenance of a run or one of its cells."""
@@ -113,6 +117,7 @@ class ResultsStore:
             merged.update({k: v for k, v in fields.items() if v is not None})
             row.provenance = merged
 
+    @retried
     def finish_run(self, run_id: str, status: str, flow_run_id: str | None = None) -> None:
         """Mark a run finished with ``status``."""
         with self.session() as s, s.begin():
@@ -121,6 +126,7 @@ class ResultsStore:
                 row.status, row.finished_at = status, _now()
                 row.flow_run_id = flow_run_id or row.flow_run_id
 
+    @retried
     def cancel_unfinished_cells(self, run_id: str, reason: str) -> list[str]:
         """Store every cell of ``run_id`` still pending or running as ``cancelled`` (class
         ``cancelled``, ``reason``); return their ids. Final cells are left as they are."""
@@ -134,6 +140,7 @@ class ResultsStore:
                 changed.append(row.cell_id)
             return changed
 
+    @retried
     def save_cell(self, result: CellResult) -> None:
         """Insert or update the row of one cell result (NaN/inf metrics are stored as NULL everywhere)."""
         values = {k: _finite(v) for k, v in result.flat().items() if k in _CELL_COLUMNS}
@@ -150,6 +157,7 @@ class ResultsStore:
                 for k, v in values.items():
                     setattr(row, k, v)
 
+    @retried
     def record_attempt(self, run_id: str, cell_id: str, attempt: int, **fields: Any) -> None:
         """Insert or update one attempt row (fields: job_id, status, failure_class, ...)."""
         with self.session() as s, s.begin():
@@ -161,6 +169,7 @@ class ResultsStore:
             for k, v in fields.items():
                 setattr(row, k, v)
 
+    @retried
     def attempts(self, run_id: str, cell_id: str | None = None) -> list[dict[str, Any]]:
         """Return the attempt rows of a run (optionally one cell), oldest first."""
         q = select(AttemptRow).where(AttemptRow.run_id == run_id)
@@ -169,6 +178,7 @@ class ResultsStore:
         with self.session() as s:
             return [_as_dict(r) for r in s.scalars(q.order_by(AttemptRow.id))]
 
+    @retried
     def cells(self, run_id: str) -> list[dict[str, Any]]:
         """Return the cell rows of ``run_id`` as flat dicts (report rows)."""
         with self.session() as s:
@@ -183,23 +193,27 @@ class ResultsStore:
         """Return the job ledger of ``run_id`` (optionally one cell) as typed rows, oldest first."""
         return [StoredAttempt.from_row(a) for a in self.attempts(run_id, cell_id)]
 
+    @retried
     def run(self, run_id: str) -> dict[str, Any] | None:
         """Return the run row of ``run_id`` as a dict, or None."""
         with self.session() as s:
             row = s.get(RunRow, run_id)
             return _as_dict(row) if row else None
 
+    @retried
     def last_run_id(self) -> str | None:
         """Return the id of the most recently created run, or None when there is none."""
         with self.session() as s:
             return s.scalar(select(RunRow.run_id).order_by(RunRow.created_at.desc()).limit(1))
 
+    @retried
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """Return the newest ``limit`` runs as dicts."""
         with self.session() as s:
             q = select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)
             return [_as_dict(r) for r in s.scalars(q)]
 
+    @retried
     def history(self, cell_ids: Iterable[str] | None = None, *, cluster: str | None = None,
                 until: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Return completed cell rows joined with their run, oldest run first.

@@ -44,15 +44,16 @@ def _free_form(value: str, allowed: str, max_len: int) -> str:
     return value
 
 
-def word(pattern: str, allowed: str, max_len: int = 128) -> Any:
-    """Return a strict ``str`` type matching ``pattern`` (``allowed`` describes it in the fix)."""
+def word(pattern: str, allowed: str, max_len: int = 128, option: bool = False) -> Any:
+    """Return a strict ``str`` type matching ``pattern`` (``allowed`` describes it in the fix); ``option``: the
+    value is itself a long option (``--key=value``), so a leading ``--`` is what ``pattern`` asks for."""
     regex = re.compile(pattern)
 
     def check(value: str) -> str:
         if not value:
             raise invalid("is empty", f"use {allowed}")
         _free_form(value, allowed, max_len)
-        if value[0] == "-":
+        if value[0] == "-" and not option:
             raise invalid("starts with '-', so a program would read it as an option", f"use {allowed}")
         if not regex.fullmatch(value):
             raise invalid("contains characters that are not allowed here (whitespace, quotes or shell "
@@ -166,7 +167,7 @@ Constraint = word(r"[A-Za-z0-9_\[(][A-Za-z0-9_.,:&|*\[\]()+-]*",
 ModuleName = word(r"[A-Za-z0-9_][A-Za-z0-9_./+:-]*", "a module name such as cuda/12.4.1")
 EnvName = word(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name such as HF_HOME")
 LoraTarget = word(r"[A-Za-z_*][A-Za-z0-9_.*]*", "module names such as linear_qkv or linear_proj")
-SbatchArg = word(r"--[a-z][a-z0-9-]*(?:=[A-Za-z0-9_.,:=@%/+*-]+)?", "--option or --option=value", 512)
+SbatchArg = word(r"--[a-z][a-z0-9-]*(?:=[A-Za-z0-9_.,:=@%/+*-]+)?", "--option or --option=value", 512, option=True)
 TimeLimit = word(r"(?:\d+-)?\d{1,2}:\d{2}:\d{2}|\d+", "a time such as 01:00:00, 1-00:00:00 or minutes", 16)
 MemSize = word(r"\d+[KMGT]?", "a size such as 256G or 64000M", 16)
 AbsPath = _checked(_abs_path)

@@ -10,7 +10,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from pathlib import Path
+
 from scaling_matrix.tiny.cli_grammar import FinetuneArgs, ImportArgs, parse_finetune, parse_import
+from scaling_matrix.tiny.faults import Injector, injector_from_env
 from scaling_matrix.tiny.preflight import preflight
 
 USAGE = (
@@ -44,11 +47,25 @@ def _run_import(args: ImportArgs) -> int:
     """Returns 0 after ``llm import`` printed ``✓ Checkpoint imported to <dir>`` and the directory tree."""
     from scaling_matrix.tiny.checkpoint import import_checkpoint, tree_lines
 
-    out = import_checkpoint(args.factory, args.source, args.output_path, args.overwrite)
+    base = Path(args.output_path) if args.output_path else Path.cwd() / "tiny-import"
+    faults = injector_from_env(os.environ, _rank(), _rank(), base)  # test tooling: inert unless set
+    out = import_checkpoint(args.factory, args.source, args.output_path, args.overwrite, faults=faults)
     print(f"✓ Checkpoint imported to {out}", flush=True)
     for line in tree_lines(out):
         print(line, flush=True)
     return 0
+
+
+def _rank(name: str = "RANK", slurm: str = "SLURM_PROCID") -> int:
+    """Returns this process's rank from the torch or SLURM variables (0 when neither is set or readable)."""
+    text = os.environ.get(name) or os.environ.get(slurm) or "0"
+    return int(text) if text.isdigit() else 0
+
+
+def _finetune_faults(args: FinetuneArgs) -> Injector:
+    """Returns the fault injector of this rank (``SCALING_TINY_FAULT``; test tooling, inert unless set)."""
+    base = Path(args.explicit_log_dir) if args.explicit_log_dir else Path.cwd() / "nemo_experiments"
+    return injector_from_env(os.environ, _rank(), _rank("LOCAL_RANK", "SLURM_LOCALID"), base)
 
 
 def _describe(args: FinetuneArgs) -> None:
@@ -73,10 +90,12 @@ def _run_finetune(args: FinetuneArgs) -> int:
     name = args.name if args.name else None
     if (os.environ.get("RANK") or os.environ.get("SLURM_PROCID") or "0") == "0":
         print(f"Launching {name}...", flush=True)
+    faults = _finetune_faults(args)
+    faults.at_launch()
     preflight(args, dict(os.environ))  # torch-free: configuration errors surface before the heavy imports
     from scaling_matrix.tiny.train import run_finetune
 
-    return run_finetune(args, dict(os.environ))
+    return run_finetune(args, dict(os.environ), faults)
 
 
 def _guarded(action: Callable[[], int], verbose: bool) -> int:

@@ -22,6 +22,7 @@ import yaml
 
 from scaling_matrix.tiny import tokenizer
 from scaling_matrix.tiny.factories import FactorySpec, get_factory
+from scaling_matrix.tiny.faults import Injector
 
 MARKER_FORMAT = "tiny-nemo-checkpoint"
 MARKER_VERSION = 1
@@ -122,7 +123,8 @@ def build_model(spec: FactorySpec, seed: int) -> Any:
     return model.to(torch.float32)
 
 
-def import_checkpoint(factory: str, source: str, output_path: str | Path | None, overwrite: bool) -> Path:
+def import_checkpoint(factory: str, source: str, output_path: str | Path | None, overwrite: bool,
+                      faults: Injector | None = None) -> Path:
     """Returns the directory of the written (or reused cached) checkpoint.
 
     Args:
@@ -130,6 +132,7 @@ def import_checkpoint(factory: str, source: str, output_path: str | Path | None,
         source: ``tiny://seed/<int>``.
         output_path: Target directory; None for :func:`default_output_path` (reused silently when complete).
         overwrite: Replace an existing ``output_path``.
+        faults: the injected fault (test tooling, ``faults.py``): fires after the weights, before ``io.json``.
 
     Raises:
         FileExistsError: ``output_path`` exists and ``overwrite`` is False (NeMo's message).
@@ -148,15 +151,16 @@ def import_checkpoint(factory: str, source: str, output_path: str | Path | None,
         shutil.rmtree(out)
     elif out.exists():
         out.unlink()
-    _write_checkpoint(out, spec, seed, source)
+    _write_checkpoint(out, spec, seed, source, faults or Injector(None))
     return out
 
 
-def _write_checkpoint(out: Path, spec: FactorySpec, seed: int, source: str) -> None:
+def _write_checkpoint(out: Path, spec: FactorySpec, seed: int, source: str, faults: Injector) -> None:
     """Writes weights, context files and, last, the ``io.json`` marker into ``out``."""
     model = build_model(spec, seed)
     weights = out / "weights"
     model.save_pretrained(weights)
+    faults.at_import()
     context = out / "context"
     (context / "nemo_tokenizer").mkdir(parents=True, exist_ok=True)
     tok = tokenizer.describe()

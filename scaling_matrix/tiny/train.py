@@ -24,6 +24,7 @@ from scaling_matrix.tiny.checkpoint import load_base_model
 from scaling_matrix.tiny.cli_grammar import FinetuneArgs
 from scaling_matrix.tiny.comm import ParallelGroups, build_groups
 from scaling_matrix.tiny.factories import get_factory
+from scaling_matrix.tiny.faults import Injector
 from scaling_matrix.tiny.memory import MemorySampler, memory_settings
 from scaling_matrix.tiny.preflight import layout_for, preflight
 from scaling_matrix.tiny.progress import format_fit_stopped, format_nemo_log, format_progress_line, lr_at_step
@@ -37,14 +38,16 @@ VAL_BATCH_SIZE = 16  # examples per validation forward; the loss is per example,
 class Run:
     """State of one fine-tune process (its rank, settings, model, data, and what rank 0 prints)."""
 
-    def __init__(self, args: FinetuneArgs, dist_env: distributed.DistEnv) -> None:
+    def __init__(self, args: FinetuneArgs, dist_env: distributed.DistEnv, faults: Injector | None = None) -> None:
         """Returns None; stores the validated arguments and the rank layout.
 
         Args:
             args: Parsed ``llm finetune`` arguments.
             dist_env: Rank layout (world size already checked against devices x nodes).
+            faults: the injected fault (test tooling); None: none.
         """
         self.args = args
+        self.faults = faults or Injector(None)
         self.dist = dist_env
         self.layout = layout_for(args, dist_env.world_size)
         self.dp_rank = self.layout.coords(dist_env.rank)["dp"]
@@ -90,16 +93,17 @@ def resolve_log_dir(args: FinetuneArgs, stamp: str) -> Path:
     return (root / (args.log_name or args.factory) / stamp).absolute()
 
 
-def run_finetune(args: FinetuneArgs, env: Mapping[str, str]) -> int:
+def run_finetune(args: FinetuneArgs, env: Mapping[str, str], faults: Injector | None = None) -> int:
     """Returns 0 after a complete fine-tune (errors propagate as exceptions).
 
     Args:
         args: Parsed ``llm finetune`` arguments.
         env: Environment mapping (rank variables, caches, memory sampler settings).
+        faults: the injected fault (test tooling, ``faults.py``); None: none.
     """
     warnings.filterwarnings("ignore", category=FutureWarning)
     dist_env = preflight(args, env)
-    run = Run(args, dist_env)
+    run = Run(args, dist_env, faults)
     if dist_env.world_size > 1 or not env.get("OMP_NUM_THREADS"):
         torch.set_num_threads(1)  # ops this small lose to thread overhead, and spinning threads collapse under load
     print(f"Initializing distributed: GLOBAL_RANK: {dist_env.rank}, MEMBER: {dist_env.rank + 1}/"
@@ -149,6 +153,7 @@ def _fit(run: Run, log_dir: Path, env: Mapping[str, str]) -> None:
         (log_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     distributed.barrier()
     run.say(format_fit_stopped(args.max_steps))
+    run.faults.at_end()
 
 
 def _build_model(run: Run) -> tuple[Any, dict[str, int]]:
@@ -175,6 +180,7 @@ def _train_loop(run: Run, model: Any, optimizer: torch.optim.Optimizer, train_se
     args, losses, timings = run.args, [], []
     window: list[tuple[float, float, float]] = []
     for step in range(args.max_steps):
+        run.faults.at_step(step)
         epoch, iteration, batch = data.global_batch(step, len(train_set), args.global_batch_size, SEED)
         mine = [train_set[i] for i in data.rank_shard(batch, run.dp_rank, run.layout.dp)]
         lr = run.lr(step)

@@ -171,6 +171,7 @@ ACCEPT += [
     _box("bind-with-spaces", {**SING, "binds": ["/data/a b:/data/a b:ro"]}, "binds", expect="accept"),
     _prof("env-value-with-shell-text", "env", {"NOTE_DIR": "/tmp/$HOME; `x`"}, klass="value types", expect="accept"),
     _slurm("constraint-feature-expression", "constraint", "a100&ib|h100", expect="accept"),
+    _slurm("sbatch-arg-long-option", "extra_sbatch_args", ["--nodelist=node-2"], expect="accept"),
     Case("crlf-line-endings", "YAML parsing", PLAN, "name: crlf\r\nmodels:\r\n  llama31_8b: {factory: llama31_8b, "
          "family: dense, source: hf://meta-llama/Llama-3.1-8B, workload: nemo}\r\ncells:\r\n  - {model: llama31_8b, "
          "track: data_parallel, gpus: 2}\r\n", expect="accept"),
