@@ -39,9 +39,10 @@ _CELL_COLUMNS = {c.name for c in CellRow.__table__.columns} - {"id", "provenance
 _ENGINES: dict[str, Engine] = {}
 _READY: set[str] = set()
 _LOCK = threading.Lock()
-#: How long a SQLite write waits for another writer (sqlite3's default is 5 s): every cell of a run
-#: writes its ledger row at once, and 200 cells on 2 busy cores once waited longer ("database is locked").
-SQLITE_BUSY_TIMEOUT_S = 60.0
+#: How long one SQLite statement waits for another writer (sqlite3's default). Every cell of a run writes
+#: its ledger row at once, and 200 cells on 2 busy cores once waited longer ("database is locked"): each
+#: store call is then retried with back-off by ``db_retry`` (up to its BUDGET_S), tested past this wait.
+SQLITE_BUSY_TIMEOUT_S = 5.0
 
 
 def _now() -> datetime:

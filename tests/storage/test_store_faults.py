@@ -22,8 +22,8 @@ from scaling_matrix.adapters.store import ResultsStore
 from tests.storage.conftest import pg_base_url
 from tests.storage.test_store import _cell, _run
 
-LOCK_HELD_S = 7.0
-DROPPED = "server closed the connection unexpectedly"  # libpq's words for a terminated backend  # longer than pysqlite's 5 s busy timeout: without a retry the write fails
+LOCK_HELD_S = 7.0  # longer than the driver's 5 s busy timeout: without a retry the write fails
+DROPPED = "server closed the connection unexpectedly"  # libpq's words for a terminated backend
 
 
 def _hold_sqlite_writer_lock(path: Path, seconds: float, taken: threading.Event) -> None:
