@@ -39,9 +39,8 @@ _CELL_COLUMNS = {c.name for c in CellRow.__table__.columns} - {"id", "provenance
 _ENGINES: dict[str, Engine] = {}
 _READY: set[str] = set()
 _LOCK = threading.Lock()
-#: How long one SQLite statement waits for another writer (sqlite3's default). Every cell of a run writes
-#: its ledger row at once, and 200 cells on 2 busy cores once waited longer ("database is locked"): each
-#: store call is then retried with back-off by ``db_retry`` (up to its BUDGET_S), tested past this wait.
+#: How long one SQLite statement waits for another writer (sqlite3's default); past it (200 cells writing
+#: their ledger rows at once on 2 busy cores did) each store call is retried with back-off by ``db_retry``.
 SQLITE_BUSY_TIMEOUT_S = 5.0
 
 

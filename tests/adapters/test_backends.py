@@ -7,6 +7,7 @@ under CI=true). A job is a plain ``bash -c`` body, so what is tested is the back
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,10 @@ from scaling_matrix.layout import Layout
 from scaling_matrix.render.sbatch import JobRequest, render_sbatch
 from tests.slurm.conftest import RecordingRunner
 
+ONE_RANK = Layout(1, 1)
 
-def _spec(kind: str, folder: Path, body: str, layout: Layout = Layout(1, 1)) -> JobSpec:
+
+def _spec(kind: str, folder: Path, body: str, layout: Layout = ONE_RANK) -> JobSpec:
     argv = ["bash", "-c", body]
     script = None
     if kind == "slurm":
@@ -32,11 +35,22 @@ def _spec(kind: str, folder: Path, body: str, layout: Layout = Layout(1, 1)) -> 
 
 
 @pytest.fixture(params=["local", pytest.param("slurm", marks=pytest.mark.slurm)])
-def backend(request: pytest.FixtureRequest) -> tuple[str, Backend, RecordingRunner | None]:
+def backend(request: pytest.FixtureRequest) -> Iterator[tuple[str, Backend, RecordingRunner | None]]:
     if request.param == "local":
-        return "local", LocalBackend(capacity=2, poll_interval_s=0.05), None
+        yield "local", LocalBackend(capacity=2, poll_interval_s=0.05), None
+        return
     runner = RecordingRunner()
-    return "slurm", SlurmBackend(SlurmClient(runner), poll_interval_s=0.5), runner
+    be = SlurmBackend(SlurmClient(runner), poll_interval_s=0.5)
+    submitted: list[Handle] = []
+    submit = be.submit
+
+    def submit_and_remember(spec: JobSpec) -> Handle:
+        submitted.append(submit(spec))
+        return submitted[-1]
+
+    be.submit = submit_and_remember  # type: ignore[method-assign]
+    yield "slurm", be, runner
+    be.cancel(submitted)  # a test that failed on a busy cluster must not leave its jobs queued there
 
 
 def _wait_done(backend: Backend, handles: list[Handle], timeout_s: float = 120) -> dict[str, JobState]:
