@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from scaling_matrix.adapters.store import ResultsStore
 from tests.chaos.conftest import Server, fault_fired, record, start_run, wait_for, write_profile
 from tests.chaos.slurm_state import in_queue
-from tests.storage.conftest import pg_base_url
+from tests.storage.conftest import fresh_pg_schema, pg_base_url
 
 pytestmark = [pytest.mark.slurm, pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -70,18 +69,9 @@ def test_sqlite_writer_lock_held_while_the_job_ends(chaos_server: Server, home: 
 @pytest.fixture
 def pg_url() -> Iterator[tuple[str, str]]:
     """Yield (URL of a fresh schema whose connections carry their own application_name, that name)."""
-    base = pg_base_url()
-    schema, app = f"t_{uuid.uuid4().hex[:12]}", f"chaos-{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}", "application_name": app})
-    try:
-        yield url.render_as_string(hide_password=False), app
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    app = f"chaos-{uuid.uuid4().hex[:8]}"
+    with fresh_pg_schema(application_name=app) as url:
+        yield url, app
 
 
 def _terminate_loop(base: str, app: str, until: threading.Event, killed: list[int]) -> None:

@@ -8,6 +8,7 @@ PostgreSQL cases skip locally and FAIL when ``CI=true``.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,15 +33,16 @@ def pg_base_url() -> str:
     return url
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """Yield a URL whose search_path is a fresh, empty schema of the test PostgreSQL."""
+@contextmanager
+def fresh_pg_schema(**query: str) -> Iterator[str]:
+    """Yield a URL whose search_path is a fresh, empty schema of the test PostgreSQL (``query``: more URL
+    query parameters, e.g. an ``application_name`` to find the connections by); drop the schema after."""
     base = pg_base_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}", **query})
     rendered = url.render_as_string(hide_password=False)
     try:
         yield rendered
@@ -49,6 +51,13 @@ def pg_schema_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """Yield a URL whose search_path is a fresh, empty schema of the test PostgreSQL."""
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

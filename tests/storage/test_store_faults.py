@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from scaling_matrix.adapters.store import ResultsStore
-from tests.storage.conftest import pg_base_url
+from tests.storage.conftest import fresh_pg_schema
 from tests.storage.test_store import _cell, _run
 
 LOCK_HELD_S = 7.0  # longer than the driver's 5 s busy timeout: without a retry the write fails
@@ -84,21 +83,10 @@ def test_negative_control_the_lock_fails_a_write_without_the_retry(tmp_path: Pat
 
 @pytest.fixture
 def pg_url() -> Iterator[tuple[str, str]]:
-    """Yield (URL of a fresh schema tagged with its own application_name, that name)."""
-    base = pg_base_url()
-    schema, app = f"t_{uuid.uuid4().hex[:12]}", f"chaos-{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}", "application_name": app})
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        yield rendered, app
-    finally:
-        ResultsStore.release(rendered)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    """Yield (URL of a fresh schema whose connections carry their own application_name, that name)."""
+    app = f"chaos-{uuid.uuid4().hex[:8]}"
+    with fresh_pg_schema(application_name=app) as url:
+        yield url, app
 
 
 def _terminate_mid_write(url: str, app: str, write: object) -> tuple[int, float]:
