@@ -99,9 +99,8 @@ def test_smoke_on_slurm_local_scales_like_local(need_slurm: None, scaling_home: 
     ratio = {name: next(r["time_scaling"] for r in rows if r["gpus"] == 2)
              for name, rows in (("local", local), ("slurm-local", slurm))}
     print(f"2-rank time scaling: local {ratio['local']:.2f}, slurm-local {ratio['slurm-local']:.2f}")
-    # Near 1.0 the direction is a coin flip; what must hold is agreement. Cells sharing cores
-    # (the CPUs=16 declaration of old) gave 0.62 on slurm-local vs 1.32 on local: a factor of 2.1.
-    assert 1 / 1.5 < ratio["slurm-local"] / ratio["local"] < 1.5, ratio
+    # Timings are printed, never asserted (BENCHMARKS.md). What kept the two apart before (0.62 on
+    # slurm-local vs 1.32 on local) was cells sharing cores: asserted below as no overlap in time.
     g1, g2 = sorted(store.cells("smoke-slurm-local"), key=lambda c: c["gpus"])
     if (os.cpu_count() or 1) < g1["gpus"] + g2["gpus"]:  # cpus_per_task=1: one core per rank
         assert _overlap_s(g1, g2) < 1.0, "a 1-rank and a 2-rank job ran at once on too few cores"
