@@ -25,6 +25,7 @@ from pathlib import PurePath
 
 from scaling_matrix.config.models import CellSpec, ModelSpec
 from scaling_matrix.recipes import recipe_for
+from scaling_matrix.render import nemo
 
 BRIDGE_ROOT = "/opt/Megatron-Bridge"  # where NeMo Framework containers keep the checkout
 RUN_RECIPE = "scripts/training/run_recipe.py"
@@ -90,14 +91,7 @@ def training_overrides(cell: CellSpec) -> list[str]:
 
 def peft_overrides(cell: CellSpec) -> list[str]:
     """Return the LoRA overrides the cell sets (the recipe's LoRA: dim 32, alpha 32, all four linears)."""
-    if cell.peft != "lora":
-        return []
-    out = [f"peft.dim={cell.lora_dim}"] if cell.lora_dim is not None else []
-    if cell.lora_alpha is not None:
-        out.append(f"peft.alpha={cell.lora_alpha}")
-    if cell.lora_targets:
-        out.append(f"peft.target_modules={hydra_literal(cell.lora_targets)}")
-    return out
+    return nemo.peft_overrides(cell, hydra_literal)
 
 
 def checkpoint_overrides(cell: CellSpec, restore_path: str | PurePath, log_dir: str | PurePath | None) -> list[str]:

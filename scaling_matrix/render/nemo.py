@@ -7,6 +7,7 @@ EP / MoE TP / SP after it, then steps, validation, warm-up, batch and the restor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import PurePath
 
 from scaling_matrix.config.models import CellSpec, ModelSpec
@@ -78,8 +79,9 @@ def training_overrides(cell: CellSpec) -> list[str]:
     return out
 
 
-def peft_overrides(cell: CellSpec) -> list[str]:
-    """Return LoRA overrides (dim, alpha, target modules) when the cell sets them."""
+def peft_overrides(cell: CellSpec, literal: Callable[[list[str]], str] | None = None) -> list[str]:
+    """Return LoRA overrides (dim, alpha, target modules) when the cell sets them; ``literal`` writes the
+    target list in the reading library's grammar (NeMo-Run's by default; Megatron-Bridge passes Hydra's)."""
     if cell.peft != "lora":
         return []
     out = []
@@ -88,7 +90,7 @@ def peft_overrides(cell: CellSpec) -> list[str]:
     if cell.lora_alpha is not None:
         out.append(f"peft.alpha={cell.lora_alpha}")
     if cell.lora_targets:
-        out.append(f"peft.target_modules={nemo_run_literal(cell.lora_targets)}")
+        out.append(f"peft.target_modules={(literal or nemo_run_literal)(cell.lora_targets)}")
     return out
 
 
